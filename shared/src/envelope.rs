@@ -1,0 +1,68 @@
+//! Messages that travel on Rollcall's SQS queues. Each carries a version so that a consumer
+//! deployed before a producer rejects what it cannot read instead of misreading it.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::email::Email;
+use crate::ids::TenantId;
+use crate::telemetry::{Event, IdentitySource, Profile};
+
+pub const TELEMETRY_MESSAGE_VERSION: u32 = 1;
+pub const IDENTITY_OBSERVATION_VERSION: u32 = 1;
+
+/// Validated events of one ingest request, or part of one, for the telemetry queue.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TelemetryMessage {
+    pub version: u32,
+    pub tenant_id: TenantId,
+    pub received_at: DateTime<Utc>,
+    pub profile: Profile,
+    pub events: Vec<Event>,
+}
+
+/// A browser profile seen signed in as `email`, for the licensing queue.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IdentityObservation {
+    pub version: u32,
+    pub tenant_id: TenantId,
+    pub install_id: String,
+    pub email: Email,
+    pub source: IdentitySource,
+    pub managed: bool,
+    pub observed_at: DateTime<Utc>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EnvelopeError {
+    #[error("message body is not a valid envelope: {0}")]
+    Malformed(#[from] serde_json::Error),
+    #[error("message version {found} is not supported (expected {expected})")]
+    UnsupportedVersion { found: u32, expected: u32 },
+}
+
+impl TelemetryMessage {
+    pub fn from_body(body: &str) -> Result<Self, EnvelopeError> {
+        let message: Self = serde_json::from_str(body)?;
+        if message.version != TELEMETRY_MESSAGE_VERSION {
+            return Err(EnvelopeError::UnsupportedVersion {
+                found: message.version,
+                expected: TELEMETRY_MESSAGE_VERSION,
+            });
+        }
+        Ok(message)
+    }
+}
+
+impl IdentityObservation {
+    pub fn from_body(body: &str) -> Result<Self, EnvelopeError> {
+        let message: Self = serde_json::from_str(body)?;
+        if message.version != IDENTITY_OBSERVATION_VERSION {
+            return Err(EnvelopeError::UnsupportedVersion {
+                found: message.version,
+                expected: IDENTITY_OBSERVATION_VERSION,
+            });
+        }
+        Ok(message)
+    }
+}

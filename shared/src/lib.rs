@@ -1,0 +1,15 @@
+//! Rollcall's shared crate: the domain, the table layout and storage, queue envelopes,
+//! configuration, AWS clients and tracing setup used by every function.
+
+pub mod aws;
+pub mod config;
+pub mod email;
+pub mod envelope;
+pub mod error;
+pub mod extension_key;
+pub mod ids;
+pub mod logging;
+pub mod problem;
+pub mod store;
+pub mod table;
+pub mod telemetry;

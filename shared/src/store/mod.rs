@@ -1,0 +1,294 @@
+//! DynamoDB access for Rollcall's single table.
+
+mod windowed;
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, PutRequest, WriteRequest};
+
+use crate::error::AwsError;
+use crate::ids::TenantId;
+use crate::table::{self, AccountItem, ExtensionKeyItem, TenantItem};
+
+pub use windowed::WindowedUpdate;
+
+/// BatchGetItem accepts at most 100 keys a call.
+const BATCH_GET_LIMIT: usize = 100;
+/// BatchWriteItem accepts at most 25 writes a call.
+const BATCH_WRITE_LIMIT: usize = 25;
+/// Attempts for the unprocessed part of a batch call before it counts as failed.
+const BATCH_ATTEMPTS: u32 = 5;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+    #[error("item {sk} could not be read: {source}")]
+    Decode {
+        sk: String,
+        #[source]
+        source: serde_dynamo::Error,
+    },
+    #[error("item could not be encoded: {0}")]
+    Encode(#[source] serde_dynamo::Error),
+    #[error("DynamoDB left {remaining} items unprocessed after {BATCH_ATTEMPTS} attempts")]
+    Unprocessed { remaining: usize },
+}
+
+impl StoreError {
+    /// Returns false when retrying the same request cannot succeed.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Aws(error) => error.is_retryable(),
+            Self::Decode { .. } | Self::Encode(_) => false,
+            Self::Unprocessed { .. } => true,
+        }
+    }
+}
+
+/// A primary key: partition key and sort key.
+pub type Key = (String, String);
+
+/// Rollcall's table, with the client that reaches it.
+#[derive(Debug, Clone)]
+pub struct Store {
+    client: Client,
+    table_name: String,
+}
+
+impl Store {
+    pub fn new(client: Client, table_name: impl Into<String>) -> Self {
+        Self {
+            client,
+            table_name: table_name.into(),
+        }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn table_name(&self) -> &str {
+        &self.table_name
+    }
+
+    /// Writes an item built from a serialisable value, replacing any item with the same key.
+    pub async fn put<T: serde::Serialize>(&self, item: &T) -> Result<(), StoreError> {
+        let item = serde_dynamo::to_item(item).map_err(StoreError::Encode)?;
+        self.client
+            .put_item()
+            .table_name(&self.table_name)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| AwsError::dynamodb("PutItem", e))?;
+        Ok(())
+    }
+
+    /// Reads one item with a strongly consistent read.
+    pub async fn get<T: serde::de::DeserializeOwned>(
+        &self,
+        pk: &str,
+        sk: &str,
+    ) -> Result<Option<T>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table_name)
+            .key(table::PK, AttributeValue::S(pk.to_owned()))
+            .key(table::SK, AttributeValue::S(sk.to_owned()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| AwsError::dynamodb("GetItem", e))?;
+        output
+            .item
+            .map(|item| {
+                serde_dynamo::from_item(item).map_err(|source| StoreError::Decode {
+                    sk: sk.to_owned(),
+                    source,
+                })
+            })
+            .transpose()
+    }
+
+    pub async fn put_tenant(&self, item: &TenantItem) -> Result<(), StoreError> {
+        self.put(item).await
+    }
+
+    pub async fn put_extension_key(&self, item: &ExtensionKeyItem) -> Result<(), StoreError> {
+        self.put(item).await
+    }
+
+    pub async fn extension_key(
+        &self,
+        tenant_id: &TenantId,
+        key_id: &str,
+    ) -> Result<Option<ExtensionKeyItem>, StoreError> {
+        self.get(
+            &table::tenant_pk(tenant_id),
+            &table::extension_key_sk(key_id),
+        )
+        .await
+    }
+
+    /// Returns which of `keys` exist, reading only their key attributes.
+    pub async fn existing_keys(&self, keys: &[Key]) -> Result<HashSet<Key>, StoreError> {
+        let mut found = HashSet::new();
+        let unique: Vec<&Key> = keys.iter().collect::<HashSet<_>>().into_iter().collect();
+
+        for chunk in unique.chunks(BATCH_GET_LIMIT) {
+            let mut pending = KeysAndAttributes::builder()
+                .set_keys(Some(chunk.iter().map(|key| key_attributes(key)).collect()))
+                .projection_expression("#pk, #sk")
+                .expression_attribute_names("#pk", table::PK)
+                .expression_attribute_names("#sk", table::SK)
+                .consistent_read(true)
+                .build()
+                .expect("keys are set");
+
+            for attempt in 0..BATCH_ATTEMPTS {
+                let output = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table_name, pending.clone())
+                    .send()
+                    .await
+                    .map_err(|e| AwsError::dynamodb("BatchGetItem", e))?;
+                for item in output
+                    .responses
+                    .unwrap_or_default()
+                    .remove(&self.table_name)
+                    .unwrap_or_default()
+                {
+                    if let (Some(AttributeValue::S(pk)), Some(AttributeValue::S(sk))) =
+                        (item.get(table::PK), item.get(table::SK))
+                    {
+                        found.insert((pk.clone(), sk.clone()));
+                    }
+                }
+                match output
+                    .unprocessed_keys
+                    .unwrap_or_default()
+                    .remove(&self.table_name)
+                {
+                    Some(rest) if !rest.keys.is_empty() => {
+                        if attempt + 1 == BATCH_ATTEMPTS {
+                            return Err(StoreError::Unprocessed {
+                                remaining: rest.keys.len(),
+                            });
+                        }
+                        pending = rest;
+                        tokio::time::sleep(backoff(attempt)).await;
+                    }
+                    _ => break,
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// Writes small marker items (key and TTL only) in batches of 25.
+    pub async fn put_markers(&self, keys: &[Key], expires_at_epoch: i64) -> Result<(), StoreError> {
+        for chunk in keys.chunks(BATCH_WRITE_LIMIT) {
+            let mut pending: Vec<WriteRequest> = chunk
+                .iter()
+                .map(|key| {
+                    let mut item = key_attributes(key);
+                    item.insert(
+                        table::EXPIRES_AT.to_owned(),
+                        AttributeValue::N(expires_at_epoch.to_string()),
+                    );
+                    let put = PutRequest::builder()
+                        .set_item(Some(item))
+                        .build()
+                        .expect("item is set");
+                    WriteRequest::builder().put_request(put).build()
+                })
+                .collect();
+
+            for attempt in 0..BATCH_ATTEMPTS {
+                let output = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table_name, pending)
+                    .send()
+                    .await
+                    .map_err(|e| AwsError::dynamodb("BatchWriteItem", e))?;
+                pending = output
+                    .unprocessed_items
+                    .unwrap_or_default()
+                    .remove(&self.table_name)
+                    .unwrap_or_default();
+                if pending.is_empty() {
+                    break;
+                }
+                if attempt + 1 == BATCH_ATTEMPTS {
+                    return Err(StoreError::Unprocessed {
+                        remaining: pending.len(),
+                    });
+                }
+                tokio::time::sleep(backoff(attempt)).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// Lists the SaaS accounts seen for an email in a tenant, through index `gsi1`.
+    pub async fn accounts_for_email(
+        &self,
+        tenant_id: &TenantId,
+        email: &crate::email::Email,
+    ) -> Result<Vec<AccountItem>, StoreError> {
+        let mut accounts = Vec::new();
+        let mut start_key = None;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table_name)
+                .index_name(table::GSI1)
+                .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+                .expression_attribute_names("#pk", table::GSI1_PK)
+                .expression_attribute_names("#sk", table::GSI1_SK)
+                .expression_attribute_values(
+                    ":pk",
+                    AttributeValue::S(table::email_gsi1_pk(tenant_id, email)),
+                )
+                .expression_attribute_values(":prefix", AttributeValue::S("ACCOUNT#".to_owned()))
+                .set_exclusive_start_key(start_key)
+                .send()
+                .await
+                .map_err(|e| AwsError::dynamodb("Query", e))?;
+            for item in output.items.unwrap_or_default() {
+                let sk = match item.get(table::SK) {
+                    Some(AttributeValue::S(sk)) => sk.clone(),
+                    _ => String::new(),
+                };
+                accounts.push(
+                    serde_dynamo::from_item(item)
+                        .map_err(|source| StoreError::Decode { sk, source })?,
+                );
+            }
+            start_key = output.last_evaluated_key;
+            if start_key.is_none() {
+                return Ok(accounts);
+            }
+        }
+    }
+}
+
+fn key_attributes((pk, sk): &Key) -> HashMap<String, AttributeValue> {
+    HashMap::from([
+        (table::PK.to_owned(), AttributeValue::S(pk.clone())),
+        (table::SK.to_owned(), AttributeValue::S(sk.clone())),
+    ])
+}
+
+/// Exponential backoff with full jitter: up to 50 ms, 100 ms, 200 ms, ...
+fn backoff(attempt: u32) -> Duration {
+    let ceiling_ms = 50u64 << attempt.min(6);
+    Duration::from_millis(rand::random_range(0..=ceiling_ms))
+}

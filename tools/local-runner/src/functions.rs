@@ -1,0 +1,79 @@
+//! The functions the runner can host, by the logical id the template gives them.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use aws_config::SdkConfig;
+use aws_lambda_events::event::sqs::SqsEvent;
+use lambda_http::{Body, Request, Response};
+use rollcall::error::BoxError;
+use serde_json::Value;
+
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+/// A function handler, by the kind of event it takes.
+#[derive(Clone)]
+pub enum Handler {
+    /// An HTTP API function: takes the request converted from a payload 2.0 event.
+    Http(Arc<dyn Fn(Request) -> BoxFuture<Response<Body>> + Send + Sync>),
+    /// An SQS consumer: returns the JSON its Lambda would return (a partial batch response).
+    Sqs(Arc<dyn Fn(SqsEvent) -> BoxFuture<Result<Value, BoxError>> + Send + Sync>),
+    /// A scheduled function: takes the EventBridge scheduled event.
+    Schedule(Arc<dyn Fn(Value) -> BoxFuture<Result<(), BoxError>> + Send + Sync>),
+}
+
+/// Builds handlers for the functions of a template.
+pub trait Registry: Send + Sync {
+    /// Builds the handler of `logical_id` with its resolved environment, as its `main` would
+    /// at cold start.
+    fn build(
+        &self,
+        logical_id: &str,
+        environment: &HashMap<String, String>,
+        sdk: &SdkConfig,
+    ) -> Result<Handler, BoxError>;
+}
+
+/// Rollcall's functions.
+pub struct RollcallFunctions;
+
+impl Registry for RollcallFunctions {
+    fn build(
+        &self,
+        logical_id: &str,
+        environment: &HashMap<String, String>,
+        sdk: &SdkConfig,
+    ) -> Result<Handler, BoxError> {
+        match logical_id {
+            "IngestFunction" => {
+                let ingest = Arc::new(ingest::Ingest::new(
+                    sdk,
+                    ingest::Config::from_lookup(environment)?,
+                ));
+                Ok(Handler::Http(Arc::new(move |request| {
+                    let ingest = Arc::clone(&ingest);
+                    Box::pin(async move { ingest.handle(request).await })
+                })))
+            }
+            "TelemetryWriterFunction" => {
+                let writer = Arc::new(telemetry_writer::Writer::new(
+                    sdk,
+                    telemetry_writer::Config::from_lookup(environment)?,
+                ));
+                Ok(Handler::Sqs(Arc::new(move |event| {
+                    let writer = Arc::clone(&writer);
+                    Box::pin(async move {
+                        let response = writer.handle(event).await?;
+                        Ok(serde_json::to_value(response)?)
+                    })
+                })))
+            }
+            other => Err(format!(
+                "the local runner has no handler for function {other}; add it to RollcallFunctions"
+            )
+            .into()),
+        }
+    }
+}
