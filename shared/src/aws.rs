@@ -25,3 +25,20 @@ pub async fn local_sdk_config(endpoint_url: &str) -> SdkConfig {
         .load()
         .await
 }
+
+/// The AWS clients the functions use, built once at cold start. Each function takes only the
+/// clients it calls; tests can build them with extra interceptors.
+#[derive(Debug, Clone)]
+pub struct Clients {
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub sqs: aws_sdk_sqs::Client,
+}
+
+impl Clients {
+    pub fn new(sdk: &SdkConfig) -> Self {
+        Self {
+            dynamodb: aws_sdk_dynamodb::Client::new(sdk),
+            sqs: aws_sdk_sqs::Client::new(sdk),
+        }
+    }
+}

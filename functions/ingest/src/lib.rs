@@ -5,10 +5,10 @@
 mod auth;
 mod enqueue;
 
-use aws_config::SdkConfig;
 use chrono::Utc;
 use lambda_http::http::{Method, StatusCode, header};
 use lambda_http::{Body, Request, RequestExt, Response};
+use rollcall::aws::Clients;
 use rollcall::config::{ConfigError, Lookup, required};
 use rollcall::envelope::{TELEMETRY_MESSAGE_VERSION, TelemetryMessage};
 use rollcall::problem::{self, Problem};
@@ -44,9 +44,9 @@ pub struct Ingest {
 }
 
 impl Ingest {
-    pub fn new(sdk: &SdkConfig, config: Config) -> Self {
-        let store = Store::new(aws_sdk_dynamodb::Client::new(sdk), config.table_name);
-        let queue = QueueSender::new(aws_sdk_sqs::Client::new(sdk), config.telemetry_queue_url);
+    pub fn new(clients: &Clients, config: Config) -> Self {
+        let store = Store::new(clients.dynamodb.clone(), config.table_name);
+        let queue = QueueSender::new(clients.sqs.clone(), config.telemetry_queue_url);
         Self { store, queue }
     }
 

@@ -7,7 +7,7 @@ async fn main() -> Result<(), Error> {
     rollcall::logging::init_tracing();
     let config = Config::from_lookup(&ProcessEnv)?;
     let sdk = rollcall::aws::load_sdk_config().await;
-    let ingest = Ingest::new(&sdk, config);
+    let ingest = Ingest::new(&rollcall::aws::Clients::new(&sdk), config);
 
     let ingest = &ingest;
     lambda_http::run(service_fn(move |request: Request| async move {

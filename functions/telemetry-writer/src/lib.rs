@@ -11,11 +11,11 @@ mod forward;
 
 use std::collections::{BTreeSet, HashSet};
 
-use aws_config::SdkConfig;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use chrono::{Duration, Utc};
 use futures_util::StreamExt;
 use futures_util::stream;
+use rollcall::aws::Clients;
 use rollcall::config::{ConfigError, Lookup, required};
 use rollcall::envelope::TelemetryMessage;
 use rollcall::store::{Key, Store};
@@ -69,10 +69,10 @@ struct Received {
 }
 
 impl Writer {
-    pub fn new(sdk: &SdkConfig, config: Config) -> Self {
-        let sqs = aws_sdk_sqs::Client::new(sdk);
+    pub fn new(clients: &Clients, config: Config) -> Self {
+        let sqs = clients.sqs.clone();
         Self {
-            store: Store::new(aws_sdk_dynamodb::Client::new(sdk), config.table_name),
+            store: Store::new(clients.dynamodb.clone(), config.table_name),
             forwarder: Forwarder::new(
                 sqs,
                 config.licensing_queue_url,

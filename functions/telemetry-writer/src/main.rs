@@ -8,7 +8,7 @@ async fn main() -> Result<(), Error> {
     rollcall::logging::init_tracing();
     let config = Config::from_lookup(&ProcessEnv)?;
     let sdk = rollcall::aws::load_sdk_config().await;
-    let writer = Writer::new(&sdk, config);
+    let writer = Writer::new(&rollcall::aws::Clients::new(&sdk), config);
 
     let writer = &writer;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {

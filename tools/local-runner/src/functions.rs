@@ -5,9 +5,9 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use aws_config::SdkConfig;
 use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_http::{Body, Request, Response};
+use rollcall::aws::Clients;
 use rollcall::error::BoxError;
 use serde_json::Value;
 
@@ -32,7 +32,7 @@ pub trait Registry: Send + Sync {
         &self,
         logical_id: &str,
         environment: &HashMap<String, String>,
-        sdk: &SdkConfig,
+        clients: &Clients,
     ) -> Result<Handler, BoxError>;
 }
 
@@ -44,12 +44,12 @@ impl Registry for RollcallFunctions {
         &self,
         logical_id: &str,
         environment: &HashMap<String, String>,
-        sdk: &SdkConfig,
+        clients: &Clients,
     ) -> Result<Handler, BoxError> {
         match logical_id {
             "IngestFunction" => {
                 let ingest = Arc::new(ingest::Ingest::new(
-                    sdk,
+                    clients,
                     ingest::Config::from_lookup(environment)?,
                 ));
                 Ok(Handler::Http(Arc::new(move |request| {
@@ -59,7 +59,7 @@ impl Registry for RollcallFunctions {
             }
             "TelemetryWriterFunction" => {
                 let writer = Arc::new(telemetry_writer::Writer::new(
-                    sdk,
+                    clients,
                     telemetry_writer::Config::from_lookup(environment)?,
                 ));
                 Ok(Handler::Sqs(Arc::new(move |event| {

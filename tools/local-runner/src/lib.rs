@@ -14,8 +14,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_config::SdkConfig;
 use aws_sdk_sqs::types::QueueAttributeName;
+use rollcall::aws::Clients;
 use rollcall::error::{AwsError, BoxError};
 use tokio::task::JoinSet;
 use tracing::info;
@@ -81,13 +81,13 @@ impl Runner {
     /// Builds every function of `template` with its resolved environment, then starts the HTTP
     /// listener, one poller per SQS event source and the schedule timers.
     pub async fn start(
-        sdk: &SdkConfig,
+        clients: &Clients,
         template: &Template,
         stack: Stack,
         registry: &dyn Registry,
         config: RunnerConfig,
     ) -> Result<Self, RunnerError> {
-        let sqs = aws_sdk_sqs::Client::new(sdk);
+        let sqs = clients.sqs.clone();
         let mut routes = Vec::new();
         let mut pollers = Vec::new();
         let mut scheduled = Vec::new();
@@ -95,7 +95,7 @@ impl Runner {
         for function in template.functions.values() {
             let environment = stack.environment(function)?;
             let handler = registry
-                .build(&function.logical_id, &environment, sdk)
+                .build(&function.logical_id, &environment, clients)
                 .map_err(|source| RunnerError::Function {
                     function: function.logical_id.clone(),
                     source,

@@ -46,7 +46,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         retry_delay: Duration::from_secs(options.retry_delay_seconds),
         run_schedules: true,
     };
-    let runner = Runner::start(&sdk, &template, stack, &RollcallFunctions, config).await?;
+    let runner = Runner::start(
+        &rollcall::aws::Clients::new(&sdk),
+        &template,
+        stack,
+        &RollcallFunctions,
+        config,
+    )
+    .await?;
 
     println!("Rollcall is running: HTTP API at {}", runner.url());
     if options.seed_demo {

@@ -1,0 +1,252 @@
+//! Test harness: a fresh stack (table and queues from the SAM template, under a unique name
+//! prefix) in the moto server named by `ROLLCALL_TEST_AWS_ENDPOINT`, a seeded tenant, and the
+//! local runner serving it on a free port. `scripts/test` starts moto and sets the variable.
+
+pub mod counting;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use aws_config::SdkConfig;
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_sqs::types::MessageSystemAttributeName;
+use local_runner::functions::RollcallFunctions;
+use local_runner::stack::Stack;
+use local_runner::template::Template;
+use local_runner::{Runner, RunnerConfig, demo};
+use rollcall::ids::TenantId;
+use rollcall::store::Store;
+use serde_json::{Value, json};
+
+pub const ENDPOINT_VARIABLE: &str = "ROLLCALL_TEST_AWS_ENDPOINT";
+
+/// Returns the moto endpoint, or fails the test with what to do.
+pub fn endpoint() -> String {
+    std::env::var(ENDPOINT_VARIABLE).unwrap_or_else(|_| {
+        panic!("{ENDPOINT_VARIABLE} is not set: run the tests with scripts/test, which starts moto and sets it")
+    })
+}
+
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+pub fn template() -> Template {
+    Template::load(&workspace_root().join("infra/template.yaml"))
+        .expect("infra/template.yaml loads")
+}
+
+/// A unique prefix per stack, so tests share one moto server without sharing resources.
+pub fn unique_prefix() -> String {
+    format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
+}
+
+pub struct TestStack {
+    pub sdk: SdkConfig,
+    pub template: Template,
+    pub stack: Stack,
+    pub store: Store,
+    pub sqs: aws_sdk_sqs::Client,
+}
+
+impl TestStack {
+    /// Creates the template's resources without starting any function.
+    pub async fn create() -> Self {
+        let sdk = rollcall::aws::local_sdk_config(&endpoint()).await;
+        let template = template();
+        let stack = Stack::create(&sdk, &template, &unique_prefix())
+            .await
+            .expect("stack is created in moto");
+        let store = Store::new(
+            aws_sdk_dynamodb::Client::new(&sdk),
+            stack.table_name("Table").unwrap(),
+        );
+        let sqs = aws_sdk_sqs::Client::new(&sdk);
+        Self {
+            sdk,
+            template,
+            stack,
+            store,
+            sqs,
+        }
+    }
+
+    /// Resolved environment of a function, as Lambda would see it.
+    pub fn environment(&self, function: &str) -> HashMap<String, String> {
+        self.stack
+            .environment(&self.template.functions[function])
+            .expect("environment resolves")
+    }
+
+    pub fn queue_url(&self, logical_id: &str) -> String {
+        self.stack.queue(logical_id).unwrap().url.clone()
+    }
+
+    pub async fn seed_tenant(&self, tenant: &str) -> String {
+        let tenant_id = TenantId::parse(tenant).unwrap();
+        demo::seed_tenant(&self.store, &tenant_id, tenant)
+            .await
+            .expect("tenant is seeded")
+            .extension_key
+    }
+
+    /// Starts the local runner on a free port; retries of failed messages happen at once.
+    pub async fn start_runner(&self) -> Runner {
+        Runner::start(
+            &rollcall::aws::Clients::new(&self.sdk),
+            &self.template,
+            self.stack.clone(),
+            &RollcallFunctions,
+            RunnerConfig::default(),
+        )
+        .await
+        .expect("runner starts")
+    }
+
+    /// Returns every item of a tenant whose sort key starts with `prefix`.
+    pub async fn items(&self, tenant: &str, prefix: &str) -> Vec<HashMap<String, AttributeValue>> {
+        let mut query = self
+            .store
+            .client()
+            .query()
+            .table_name(self.store.table_name())
+            .expression_attribute_values(":pk", AttributeValue::S(format!("TENANT#{tenant}")))
+            .consistent_read(true);
+        query = if prefix.is_empty() {
+            query.key_condition_expression("pk = :pk")
+        } else {
+            query
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .expression_attribute_values(":prefix", AttributeValue::S(prefix.to_owned()))
+        };
+        let output = query.send().await.expect("query succeeds");
+        assert!(
+            output.last_evaluated_key.is_none(),
+            "test tenants fit one page"
+        );
+        output.items.unwrap_or_default()
+    }
+
+    pub async fn item<T: serde::de::DeserializeOwned>(&self, tenant: &str, sk: &str) -> Option<T> {
+        self.store
+            .get(&format!("TENANT#{tenant}"), sk)
+            .await
+            .expect("get succeeds")
+    }
+
+    /// Receives and deletes up to `max` messages, returning body and message attributes.
+    pub async fn drain(
+        &self,
+        logical_id: &str,
+        max: usize,
+    ) -> Vec<(String, HashMap<String, String>)> {
+        let url = self.queue_url(logical_id);
+        let mut drained = Vec::new();
+        while drained.len() < max {
+            let output = self
+                .sqs
+                .receive_message()
+                .queue_url(&url)
+                .max_number_of_messages(10)
+                .wait_time_seconds(1)
+                .message_attribute_names("All")
+                .message_system_attribute_names(MessageSystemAttributeName::All)
+                .send()
+                .await
+                .expect("receive succeeds");
+            let messages = output.messages.unwrap_or_default();
+            if messages.is_empty() {
+                break;
+            }
+            for message in messages {
+                let attributes = message
+                    .message_attributes
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(k, v)| (k, v.string_value.unwrap_or_default()))
+                    .collect();
+                drained.push((message.body.unwrap_or_default(), attributes));
+                self.sqs
+                    .delete_message()
+                    .queue_url(&url)
+                    .receipt_handle(message.receipt_handle.unwrap_or_default())
+                    .send()
+                    .await
+                    .expect("delete succeeds");
+            }
+        }
+        drained
+    }
+}
+
+/// Current time in the format events carry, `offset_seconds` from now.
+pub fn time(offset_seconds: i64) -> String {
+    (chrono::Utc::now() + chrono::Duration::seconds(offset_seconds))
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// A valid telemetry body for `install_id` with the given events.
+pub fn telemetry_body(install_id: &str, email: Option<&str>, events: Vec<Value>) -> Value {
+    json!({
+        "schema_version": 1,
+        "install_id": install_id,
+        "browser": {"name": "chrome", "version": "131.0.6778.86"},
+        "extension_version": "1.4.2",
+        "managed": true,
+        "identity": email.map(|e| json!({"email": e, "source": "gmail"})),
+        "events": events,
+    })
+}
+
+pub fn login(id: &str, offset_seconds: i64, app: &str, account: &str, method: &str) -> Value {
+    json!({"id": id, "time": time(offset_seconds), "type": "login",
+           "app": {"domain": app, "name": app}, "account_email": account, "login_method": method})
+}
+
+pub fn heartbeat(id: &str, offset_seconds: i64) -> Value {
+    json!({"id": id, "time": time(offset_seconds), "type": "heartbeat"})
+}
+
+/// Builds an SQS event as Lambda delivers it, one record per (message id, body, receive count).
+pub fn sqs_event(
+    queue_arn: &str,
+    records: &[(&str, &str, u32)],
+) -> aws_lambda_events::event::sqs::SqsEvent {
+    let records: Vec<Value> = records
+        .iter()
+        .map(|(message_id, body, receive_count)| {
+            json!({
+                "messageId": message_id,
+                "receiptHandle": format!("handle-{message_id}"),
+                "body": body,
+                "attributes": {"ApproximateReceiveCount": receive_count.to_string(), "SentTimestamp": "1764842400000",
+                               "SenderId": "AIDAEXAMPLE", "ApproximateFirstReceiveTimestamp": "1764842400001"},
+                "messageAttributes": {},
+                "md5OfBody": "",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": "us-east-1",
+            })
+        })
+        .collect();
+    serde_json::from_value(json!({ "Records": records })).expect("SQS event converts")
+}
+
+/// Polls `check` every 100 ms until it returns true or `timeout` passes.
+pub async fn eventually<F, Fut>(timeout: Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if check().await {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

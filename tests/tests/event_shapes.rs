@@ -1,0 +1,111 @@
+//! Every captured event in `events/` converts with the Cargo features the project ships, and the
+//! SQS event is processed by the writer as Lambda would deliver it.
+
+use std::path::PathBuf;
+
+use aws_lambda_events::event::sqs::SqsEvent;
+use lambda_http::RequestExt;
+use lambda_http::request::RequestContext;
+use rollcall::aws::Clients;
+use rollcall::envelope::TelemetryMessage;
+use rollcall_tests::{TestStack, workspace_root};
+
+fn event_files(prefix: &str) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(workspace_root().join("events"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| {
+            path.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(prefix) && n.ends_with(".json"))
+        })
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "events/ has {prefix}*.json files");
+    files
+}
+
+#[test]
+fn http_events_convert() {
+    for path in event_files("apigw-") {
+        let text = std::fs::read_to_string(&path).unwrap();
+        let request = lambda_http::request::from_str(&text)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert!(
+            matches!(
+                request.request_context_ref(),
+                Some(RequestContext::ApiGatewayV2(_))
+            ),
+            "{}",
+            path.display()
+        );
+        assert_eq!(request.uri().path(), "/v1/telemetry", "{}", path.display());
+        let body: &[u8] = request.body().as_ref();
+        let parsed: serde_json::Value = serde_json::from_slice(body)
+            .unwrap_or_else(|e| panic!("{}: body is JSON after decoding: {e}", path.display()));
+        assert_eq!(parsed["schema_version"], 1);
+    }
+}
+
+#[test]
+fn non_http_payload_is_an_error() {
+    for path in event_files("sqs-") {
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            lambda_http::request::from_str(&text).is_err(),
+            "{} is not an HTTP event",
+            path.display()
+        );
+    }
+    assert!(lambda_http::request::from_str("{}").is_err());
+    assert!(lambda_http::request::from_str("not json").is_err());
+}
+
+#[test]
+fn sqs_events_carry_envelopes() {
+    for path in event_files("sqs-") {
+        let event: SqsEvent =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        for record in event.records {
+            TelemetryMessage::from_body(record.body.as_deref().unwrap())
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        }
+    }
+}
+
+#[test]
+fn request_body_example_parses() {
+    let body = std::fs::read(workspace_root().join("events/telemetry-body.json")).unwrap();
+    let value: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let latest = value["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["time"].as_str())
+        .max()
+        .unwrap()
+        .to_owned();
+    let received_at = chrono::DateTime::parse_from_rfc3339(&latest)
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let parsed = rollcall::telemetry::parse_batch(&body, received_at).unwrap();
+    assert!(parsed.rejected.is_empty(), "{:?}", parsed.rejected);
+    assert_eq!(parsed.events.len(), 4);
+}
+
+#[tokio::test]
+async fn writer_processes_captured_event() {
+    let stack = TestStack::create().await;
+    let config =
+        telemetry_writer::Config::from_lookup(&stack.environment("TelemetryWriterFunction"))
+            .unwrap();
+    let writer = telemetry_writer::Writer::new(&Clients::new(&stack.sdk), config);
+    let event: SqsEvent = serde_json::from_str(
+        &std::fs::read_to_string(workspace_root().join("events/sqs-telemetry.json")).unwrap(),
+    )
+    .unwrap();
+
+    let response = writer.handle(event).await.unwrap();
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(stack.items("demo", "ACCOUNT#").await.len(), 3);
+}
