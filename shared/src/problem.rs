@@ -10,8 +10,8 @@ pub const CONTENT_TYPE: &str = "application/problem+json";
 #[derive(Debug, Clone, Serialize)]
 pub struct Problem {
     #[serde(rename = "type")]
-    pub problem_type: String,
-    pub title: String,
+    pub problem_type: &'static str,
+    pub title: &'static str,
     pub status: u16,
     pub detail: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -21,10 +21,10 @@ pub struct Problem {
 }
 
 impl Problem {
-    pub fn new(status: u16, title: &str, detail: impl Into<String>) -> Self {
+    pub fn new(status: u16, title: &'static str, detail: impl Into<String>) -> Self {
         Self {
-            problem_type: "about:blank".to_owned(),
-            title: title.to_owned(),
+            problem_type: "about:blank",
+            title,
             status,
             detail: detail.into(),
             instance: None,

@@ -47,3 +47,43 @@ pub async fn seed_tenant(
         extension_key: key.token,
     })
 }
+
+/// Builds a telemetry request body like `events/telemetry-body.json`, with event times in the
+/// last few minutes so that it passes the 30-day age check whenever it is sent.
+pub fn example_body(now: chrono::DateTime<Utc>) -> serde_json::Value {
+    let at = |minutes_ago: i64| {
+        (now - chrono::Duration::minutes(minutes_ago)).to_rfc3339_opts(SecondsFormat::Secs, true)
+    };
+    let event_id = |n: u32| format!("{}-{n}", uuid::Uuid::new_v4());
+    serde_json::json!({
+        "schema_version": 1,
+        "install_id": "0b6c2f3e-6a1d-4f5e-9a43-2f1c7d8e9b10",
+        "browser": {"name": "chrome", "version": "131.0.6778.86"},
+        "extension_version": "1.4.2",
+        "managed": true,
+        "identity": {"email": "ada.lovelace@example.com", "source": "gmail"},
+        "events": [
+            {"id": event_id(1), "time": at(12), "type": "heartbeat"},
+            {"id": event_id(2), "time": at(11), "type": "login", "app": {"domain": "app.slack.com", "name": "Slack"},
+             "account_email": "ada.lovelace@example.com", "login_method": "oidc_google", "identity_provider": "google"},
+            {"id": event_id(3), "time": at(7), "type": "login", "app": {"domain": "github.com", "name": "GitHub"},
+             "account_email": "ada.lovelace@example.com", "login_method": "sso_saml", "identity_provider": "okta"},
+            {"id": event_id(4), "time": at(1), "type": "signup", "app": {"domain": "www.notion.so", "name": "Notion"},
+             "account_email": "ada.lovelace@example.com", "login_method": "password"}
+        ]
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_body_is_valid() {
+        let now = Utc::now();
+        let body = serde_json::to_vec(&example_body(now)).unwrap();
+        let parsed = rollcall::telemetry::parse_batch(&body, now).unwrap();
+        assert!(parsed.rejected.is_empty(), "{:?}", parsed.rejected);
+        assert_eq!(parsed.events.len(), 4);
+    }
+}

@@ -88,7 +88,7 @@ async fn serve_route(
     let Ok(body) = to_bytes(body, MAX_PAYLOAD_BYTES).await else {
         return gateway_message(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large");
     };
-    let event = payload_v2_event(&route, &parts, &body, path_parameters, peer);
+    let event = payload_v2_event(route, &parts, &body, path_parameters, peer);
     let lambda_request = match lambda_http::request::from_str(&event.to_string()) {
         Ok(request) => request,
         Err(conversion) => {

@@ -65,11 +65,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             demo::seed_tenant(&store, &TenantId::parse("demo")?, "Demo Organisation").await?;
         println!("Demo tenant: {}", tenant.tenant_id);
         println!("Extension key (shown once): {}", tenant.extension_key);
-        println!("Send telemetry:");
+        let body_path = std::path::Path::new(".local/demo-telemetry.json");
+        std::fs::create_dir_all(".local")?;
+        let body = demo::example_body(chrono::Utc::now());
+        std::fs::write(body_path, serde_json::to_string_pretty(&body)?)?;
+        println!("Send telemetry (a body with fresh event times; rerun scripts/run for new ids):");
         println!(
-            "  curl -i -X POST {}/v1/telemetry -H 'Authorization: Bearer {}' -H 'Content-Type: application/json' --data @events/telemetry-body.json",
+            "  curl -i {}/v1/telemetry -H 'Authorization: Bearer {}' -H 'Content-Type: application/json' --data-binary @{}",
             runner.url(),
-            tenant.extension_key
+            tenant.extension_key,
+            body_path.display()
         );
     }
     println!(
