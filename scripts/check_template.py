@@ -1,8 +1,8 @@
 """Translates the SAM template to CloudFormation offline and lints the result.
 
-cfn-lint checks the SAM source against resource schemas, but a mistake that only exists after
-expansion (a misspelled GetAtt, an IAM action that does not exist, an event source mapping
-property in the wrong place) shows only in the translated template. This script expands the
+cfn-lint checks the SAM source against resource schemas. Some mistakes exist only after
+expansion, such as a misspelled GetAtt or an IAM action that does not exist, and show only in
+the translated template. This script expands the
 template with aws-sam-translator, as CloudFormation does at deploy time, and runs cfn-lint on
 the output.
 """

@@ -13,12 +13,13 @@ free_port() {
   "$VENV/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
 }
 
-# Starts moto on a free port on 127.0.0.1 and sets MOTO_URL. Its log goes to $ROOT/.local/moto.log.
+# Starts moto (with DynamoDB requests serialised, see moto_server.py) on a free port on
+# 127.0.0.1 and sets MOTO_URL. Its log goes to $ROOT/.local/moto.log.
 start_moto() {
   mkdir -p "$ROOT/.local"
   local port
   port="$(free_port)"
-  "$VENV/bin/moto_server" -H 127.0.0.1 -p "$port" >"$ROOT/.local/moto.log" 2>&1 &
+  "$VENV/bin/python" "$ROOT/scripts/moto_server.py" 127.0.0.1 "$port" >"$ROOT/.local/moto.log" 2>&1 &
   MOTO_PID=$!
   MOTO_URL="http://127.0.0.1:$port"
   for _ in $(seq 1 100); do
@@ -31,7 +32,7 @@ start_moto() {
     fi
     sleep 0.1
   done
-  echo "moto did not answer on $MOTO_URL within 10 s; see .local/moto.log" >&2
+  echo "moto did not respond on $MOTO_URL within 10 s; see .local/moto.log" >&2
   return 1
 }
 

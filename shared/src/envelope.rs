@@ -25,6 +25,9 @@ pub struct TelemetryMessage {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IdentityObservation {
     pub version: u32,
+    /// The same for every delivery of one observation, so its consumer can recognise
+    /// redelivery: `<install id>:<newest event id>` of the telemetry behind it.
+    pub observation_id: String,
     pub tenant_id: TenantId,
     pub install_id: String,
     pub email: Email,

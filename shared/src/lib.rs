@@ -10,6 +10,8 @@ pub mod extension_key;
 pub mod ids;
 pub mod logging;
 pub mod problem;
+pub mod queue;
+pub mod retry;
 pub mod store;
 pub mod table;
 pub mod telemetry;

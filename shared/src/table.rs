@@ -11,9 +11,15 @@
 //! | SaaS account | `ACCOUNT#<app domain>#<account email>` |
 //! | app discovered | `APP#<app domain>` |
 //! | processed-event marker | `EVENT#<install id>#<event id>` |
+//! | employee | `EMPLOYEE#<employee id>` |
+//! | email owner (one employee per email) | `EMAIL#<canonical email>` |
+//! | processed identity observation | `OBSERVATION#<observation id>` |
 //!
-//! Index `gsi1` finds an email's SaaS accounts: `gsi1pk = TENANT#<tenant>#EMAIL#<email>`,
-//! `gsi1sk = ACCOUNT#<app domain>`.
+//! Index `gsi1` is shared by two access patterns whose partition keys cannot collide:
+//! an email's SaaS accounts (`gsi1pk = TENANT#<tenant>#EMAIL#<email>`,
+//! `gsi1sk = ACCOUNT#<app domain>`), and employees by licence state in first-seen order
+//! (`gsi1pk = TENANT#<tenant>#LICENCE#<licensed|unlicensed>`,
+//! `gsi1sk = <first seen>#<employee id>`).
 
 use serde::{Deserialize, Serialize};
 
@@ -54,12 +60,39 @@ pub fn event_marker_sk(install_id: &str, event_id: &str) -> String {
     format!("EVENT#{install_id}#{event_id}")
 }
 
+pub fn employee_sk(employee_id: &str) -> String {
+    format!("EMPLOYEE#{employee_id}")
+}
+
+pub fn email_owner_sk(email: &str) -> String {
+    format!("EMAIL#{email}")
+}
+
+pub fn observation_sk(observation_id: &str) -> String {
+    format!("OBSERVATION#{observation_id}")
+}
+
+pub fn licence_gsi1_pk(tenant_id: &TenantId, state: LicenceState) -> String {
+    format!("TENANT#{tenant_id}#LICENCE#{}", state.as_str())
+}
+
+pub fn licence_gsi1_sk(first_seen: &str, employee_id: &str) -> String {
+    format!("{first_seen}#{employee_id}")
+}
+
 pub fn email_gsi1_pk(tenant_id: &TenantId, email: &Email) -> String {
     format!("TENANT#{tenant_id}#EMAIL#{email}")
 }
 
 pub fn account_gsi1_sk(app_domain: &str) -> String {
     format!("ACCOUNT#{app_domain}")
+}
+
+/// Default inactivity period after which an inactive extension's licence is freed.
+pub const DEFAULT_INACTIVITY_DAYS: u32 = 90;
+
+fn default_inactivity_days() -> u32 {
+    DEFAULT_INACTIVITY_DAYS
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -69,6 +102,95 @@ pub struct TenantItem {
     pub tenant_id: TenantId,
     pub name: String,
     pub created_at: String,
+    /// Seats in the tenant's plan.
+    #[serde(default)]
+    pub plan_seats: u32,
+    /// Licensed employees. Changed only in the transaction that changes an employee's licence
+    /// state, conditioned on staying within `plan_seats`.
+    #[serde(default)]
+    pub licences_in_use: u32,
+    #[serde(default)]
+    pub auto_licensing: bool,
+    /// Company domains in canonical ASCII form.
+    #[serde(default)]
+    pub company_domains: Vec<String>,
+    #[serde(default)]
+    pub include_subdomains: bool,
+    #[serde(default = "default_inactivity_days")]
+    pub inactivity_days: u32,
+}
+
+/// Whether an employee holds a licence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LicenceState {
+    Licensed,
+    Unlicensed,
+}
+
+impl LicenceState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Licensed => "licensed",
+            Self::Unlicensed => "unlicensed",
+        }
+    }
+}
+
+/// Where an employee record comes from. The record stays while any source remains.
+pub mod source {
+    pub const EXTENSION: &str = "extension";
+    pub const MANUAL: &str = "manual";
+
+    /// The source value of an identity-provider integration.
+    pub fn integration(integration_id: &str) -> String {
+        format!("integration:{integration_id}")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EmployeeItem {
+    pub pk: String,
+    pub sk: String,
+    pub gsi1pk: String,
+    pub gsi1sk: String,
+    pub employee_id: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    pub primary_email: String,
+    /// Every canonical email of the employee, the primary one first. Each has an email owner
+    /// item, written in the same transaction, so no email belongs to two employees.
+    pub emails: Vec<String>,
+    pub licence_state: LicenceState,
+    #[serde(default)]
+    pub licensed_at: Option<String>,
+    /// Hidden from the unlicensed list, such as a service account.
+    #[serde(default)]
+    pub hidden: bool,
+    pub first_seen: String,
+    pub created_at: String,
+    #[serde(
+        with = "serde_dynamo::string_set",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub sources: Vec<String>,
+    /// Browser profiles linked to the employee.
+    #[serde(
+        with = "serde_dynamo::string_set",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub install_ids: Vec<String>,
+}
+
+/// The item that makes an email belong to one employee.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EmailOwnerItem {
+    pub pk: String,
+    pub sk: String,
+    pub email: String,
+    pub employee_id: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -97,6 +219,9 @@ pub struct ProfileItem {
     pub identity_email: Option<String>,
     #[serde(default)]
     pub identity_source: Option<String>,
+    /// The employee this browser profile is linked to, once an identity observation matched one.
+    #[serde(default)]
+    pub employee_id: Option<String>,
     pub first_seen: String,
     pub last_seen: String,
 }
@@ -108,9 +233,17 @@ pub struct AccountItem {
     pub app_domain: String,
     pub app_name: String,
     pub account_email: String,
-    #[serde(default)]
+    #[serde(
+        with = "serde_dynamo::string_set",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub login_methods: Vec<String>,
-    #[serde(default)]
+    #[serde(
+        with = "serde_dynamo::string_set",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub identity_providers: Vec<String>,
     pub first_seen: String,
     pub last_seen: String,
@@ -122,7 +255,11 @@ pub struct AppItem {
     pub sk: String,
     pub app_domain: String,
     pub app_name: String,
-    #[serde(default)]
+    #[serde(
+        with = "serde_dynamo::string_set",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub login_methods: Vec<String>,
     pub first_seen: String,
     pub last_seen: String,

@@ -561,6 +561,25 @@ mod tests {
     }
 
     #[test]
+    fn truncated_or_corrupted_bodies_never_panic() {
+        let valid = body(
+            json!([login("e1"), {"id": "e2", "time": "2026-03-02T09:59:00Z", "type": "heartbeat"}]),
+        );
+        for end in 0..valid.len() {
+            let _ = parse_batch(&valid[..end], now());
+        }
+        for position in 0..valid.len() {
+            for replacement in [b'"', b'{', b']', 0xff, b'0'] {
+                let mut corrupted = valid.clone();
+                corrupted[position] = replacement;
+                let _ = parse_batch(&corrupted, now());
+            }
+        }
+        let deeply_nested = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+        assert!(parse_batch(deeply_nested.as_bytes(), now()).is_err());
+    }
+
+    #[test]
     fn storage_time_sorts_as_time() {
         let early = storage_time(now());
         let late = storage_time(now() + Duration::milliseconds(1));

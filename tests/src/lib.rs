@@ -37,7 +37,7 @@ pub fn template() -> Template {
         .expect("infra/template.yaml loads")
 }
 
-/// A unique prefix per stack, so tests share one moto server without sharing resources.
+/// Returns a unique name prefix, so tests share one moto server without sharing resources.
 pub fn unique_prefix() -> String {
     format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
 }
@@ -83,12 +83,17 @@ impl TestStack {
         self.stack.queue(logical_id).unwrap().url.clone()
     }
 
+    /// Seeds a tenant with the default settings: 25 seats, automatic licensing on, company
+    /// domain example.com. Returns its extension key.
     pub async fn seed_tenant(&self, tenant: &str) -> String {
-        let tenant_id = TenantId::parse(tenant).unwrap();
-        demo::seed_tenant(&self.store, &tenant_id, tenant)
+        self.seed_tenant_with(tenant, &demo::TenantSettings::default())
             .await
-            .expect("tenant is seeded")
-            .extension_key
+    }
+
+    pub async fn seed_tenant_with(&self, tenant: &str, settings: &demo::TenantSettings) -> String {
+        let tenant_id = TenantId::parse(tenant).unwrap();
+        let seeded = demo::seed_tenant(&self.store, &tenant_id, tenant, settings).await;
+        seeded.expect("tenant is seeded").extension_key
     }
 
     /// Starts the local runner on a free port; retries of failed messages happen at once.
@@ -186,7 +191,7 @@ pub fn time(offset_seconds: i64) -> String {
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-/// A valid telemetry body for `install_id` with the given events.
+/// Builds a valid telemetry body for `install_id` with the given events.
 pub fn telemetry_body(install_id: &str, email: Option<&str>, events: Vec<Value>) -> Value {
     json!({
         "schema_version": 1,

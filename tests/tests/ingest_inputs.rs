@@ -1,4 +1,4 @@
-//! What ingest answers to every kind of bad input, over HTTP through the local runner, and
+//! The status and problem details ingest returns for every kind of bad input, over HTTP through the local runner, and
 //! that nothing from a rejected request reaches storage.
 
 use std::time::Duration;

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use reqwest::StatusCode;
-use rollcall::table::{AccountItem, AppItem, ProfileItem};
+use rollcall::table::{AccountItem, AppItem, EmployeeItem, LicenceState, ProfileItem};
 use rollcall_tests::{TestStack, eventually, heartbeat, login, telemetry_body};
 use serde_json::{Value, json};
 
@@ -91,13 +91,23 @@ async fn telemetry_reaches_dynamodb() {
         .unwrap();
     assert_eq!(accounts.len(), 1, "index gsi1 finds the account by email");
 
-    let observations = stack.drain("LicensingQueue", 10).await;
-    assert_eq!(observations.len(), 1);
-    let observation: Value = serde_json::from_str(&observations[0].0).unwrap();
-    assert_eq!(observation["email"], "ada.lovelace@example.com");
-    assert_eq!(observation["tenant_id"], "acme");
-    assert_eq!(observation["managed"], true);
+    // The identity observation reached automatic licensing: a managed install, a company email.
+    runner
+        .wait_until_idle(&["LicensingQueue"], SETTLE)
+        .await
+        .unwrap();
+    let employees = stack.items("acme", "EMPLOYEE#").await;
+    assert_eq!(employees.len(), 1);
+    let employee: EmployeeItem = serde_dynamo::from_item(employees[0].clone()).unwrap();
+    assert_eq!(employee.primary_email, "ada.lovelace@example.com");
+    assert_eq!(employee.licence_state, LicenceState::Licensed);
+    let linked: ProfileItem = stack.item("acme", "PROFILE#install-1").await.unwrap();
+    assert_eq!(
+        linked.employee_id.as_deref(),
+        Some(employee.employee_id.as_str())
+    );
     assert!(stack.drain("TelemetryDeadLetterQueue", 10).await.is_empty());
+    assert!(stack.drain("LicensingDeadLetterQueue", 10).await.is_empty());
     runner.stop().await;
 }
 
@@ -121,25 +131,21 @@ async fn resent_request_changes_nothing() {
     let (first, _) = post(&runner.url(), &key, &body).await;
     assert_eq!(first, StatusCode::ACCEPTED);
     runner
-        .wait_until_idle(&["TelemetryQueue"], SETTLE)
+        .wait_until_idle(&["TelemetryQueue", "LicensingQueue"], SETTLE)
         .await
         .unwrap();
     let before = stack.items("acme", "").await;
+    assert_eq!(stack.items("acme", "OBSERVATION#").await.len(), 1);
 
     let (second, _) = post(&runner.url(), &key, &body).await;
     assert_eq!(second, StatusCode::ACCEPTED);
     runner
-        .wait_until_idle(&["TelemetryQueue"], SETTLE)
+        .wait_until_idle(&["TelemetryQueue", "LicensingQueue"], SETTLE)
         .await
         .unwrap();
     let after = stack.items("acme", "").await;
 
     assert_eq!(before, after, "the second delivery wrote nothing");
-    assert_eq!(
-        stack.drain("LicensingQueue", 10).await.len(),
-        1,
-        "one identity observation for one event"
-    );
     runner.stop().await;
 }
 

@@ -5,9 +5,10 @@ use std::collections::{BTreeSet, HashMap};
 
 use aws_lambda_events::event::sqs::SqsMessage;
 use aws_sdk_sqs::Client;
-use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
+use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use rollcall::envelope::{IDENTITY_OBSERVATION_VERSION, IdentityObservation};
 use rollcall::error::AwsError;
+use rollcall::queue::DeadLetterQueue;
 use tracing::{error, warn};
 
 use crate::Received;
@@ -15,22 +16,21 @@ use crate::changes::Changes;
 
 /// SQS accepts at most 10 entries in one `SendMessageBatch`.
 const MAX_BATCH_ENTRIES: usize = 10;
-/// The message attribute that carries why a message was dead-lettered.
-pub const FAILURE_REASON_ATTRIBUTE: &str = "failure_reason";
 
 #[derive(Debug, Clone)]
 pub struct Forwarder {
     client: Client,
     licensing_queue_url: String,
-    dead_letter_queue_url: String,
+    dead_letter_queue: DeadLetterQueue,
 }
 
 impl Forwarder {
     pub fn new(client: Client, licensing_queue_url: String, dead_letter_queue_url: String) -> Self {
+        let dead_letter_queue = DeadLetterQueue::new(client.clone(), dead_letter_queue_url);
         Self {
             client,
             licensing_queue_url,
-            dead_letter_queue_url,
+            dead_letter_queue,
         }
     }
 
@@ -53,12 +53,13 @@ impl Forwarder {
             let Some(identity) = &message.profile.identity else {
                 continue;
             };
-            let observed_at = message
+            let Some(newest) = message
                 .events
                 .iter()
-                .map(|e| e.time)
-                .max()
-                .unwrap_or(message.received_at);
+                .max_by(|a, b| (a.time, &a.id).cmp(&(b.time, &b.id)))
+            else {
+                continue;
+            };
             let key = (
                 message.tenant_id.to_string(),
                 message.profile.install_id.clone(),
@@ -66,17 +67,20 @@ impl Forwarder {
             );
             let observation = IdentityObservation {
                 version: IDENTITY_OBSERVATION_VERSION,
+                observation_id: format!("{}:{}", message.profile.install_id, newest.id),
                 tenant_id: message.tenant_id.clone(),
                 install_id: message.profile.install_id.clone(),
                 email: identity.email.clone(),
                 source: identity.source,
                 managed: message.profile.managed,
-                observed_at,
+                observed_at: newest.time,
             };
             let entry = observations
                 .entry(key)
                 .or_insert_with(|| (observation.clone(), Vec::new()));
-            if observation.observed_at >= entry.0.observed_at {
+            if (observation.observed_at, &observation.observation_id)
+                >= (entry.0.observed_at, &entry.0.observation_id)
+            {
                 entry.0 = observation;
             }
             entry.1.push(index);
@@ -141,17 +145,9 @@ impl Forwarder {
 
     /// Moves a record that can never be processed to the dead-letter queue, with its reason.
     pub async fn dead_letter(&self, record: &SqsMessage, reason: &str) -> Result<(), AwsError> {
-        let body = record
-            .body
-            .clone()
-            .filter(|b| !b.is_empty())
-            .unwrap_or_else(|| "(no body)".to_owned());
-        self.send_dead_letter(
-            body,
-            record.message_id.as_deref().unwrap_or_default(),
-            reason,
-        )
-        .await
+        let body = record.body.as_deref().unwrap_or_default();
+        let message_id = record.message_id.as_deref().unwrap_or_default();
+        self.dead_letter_queue.send(body, message_id, reason).await
     }
 
     /// Moves a parsed message whose writes can never succeed to the dead-letter queue.
@@ -162,43 +158,12 @@ impl Forwarder {
     ) -> Result<(), AwsError> {
         let body = serde_json::to_string(&record.message).unwrap_or_default();
         let result = self
-            .send_dead_letter(body, &record.message_id, reason)
+            .dead_letter_queue
+            .send(&body, &record.message_id, reason)
             .await;
         if let Err(error) = &result {
             error!(message_id = record.message_id, error = %error, "dead-letter send failed; leaving the message for redrive");
         }
         result
-    }
-
-    async fn send_dead_letter(
-        &self,
-        body: String,
-        message_id: &str,
-        reason: &str,
-    ) -> Result<(), AwsError> {
-        let text = |value: &str| {
-            MessageAttributeValue::builder()
-                .data_type("String")
-                .string_value(value)
-                .build()
-                .expect("data type is set")
-        };
-        self.client
-            .send_message()
-            .queue_url(&self.dead_letter_queue_url)
-            .message_body(body)
-            .message_attributes(FAILURE_REASON_ATTRIBUTE, text(reason))
-            .message_attributes(
-                "source_message_id",
-                text(if message_id.is_empty() {
-                    "unknown"
-                } else {
-                    message_id
-                }),
-            )
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| AwsError::sqs("SendMessage", e))
     }
 }

@@ -11,13 +11,14 @@ mod forward;
 
 use std::collections::{BTreeSet, HashSet};
 
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use chrono::{Duration, Utc};
 use futures_util::StreamExt;
 use futures_util::stream;
 use rollcall::aws::Clients;
 use rollcall::config::{ConfigError, Lookup, required};
 use rollcall::envelope::TelemetryMessage;
+use rollcall::queue::batch_response;
 use rollcall::store::{Key, Store};
 use rollcall::table;
 use tracing::{debug, error, info, warn};
@@ -234,19 +235,6 @@ impl Writer {
             }
         }
     }
-}
-
-fn batch_response(failed: BTreeSet<String>) -> SqsBatchResponse {
-    let mut response = SqsBatchResponse::default();
-    response.batch_item_failures = failed
-        .into_iter()
-        .map(|item_identifier| {
-            let mut failure = BatchItemFailure::default();
-            failure.item_identifier = item_identifier;
-            failure
-        })
-        .collect();
-    response
 }
 
 /// Partition key of a message's tenant.

@@ -1,5 +1,6 @@
 //! DynamoDB access for Rollcall's single table.
 
+mod licensing;
 mod windowed;
 
 use std::collections::{HashMap, HashSet};
@@ -12,6 +13,7 @@ use crate::error::AwsError;
 use crate::ids::TenantId;
 use crate::table::{self, AccountItem, ExtensionKeyItem, TenantItem};
 
+pub use licensing::{EmployeeChange, TransactError};
 pub use windowed::WindowedUpdate;
 
 /// BatchGetItem accepts at most 100 keys a call.
@@ -33,6 +35,8 @@ pub enum StoreError {
     },
     #[error("item could not be encoded: {0}")]
     Encode(#[source] serde_dynamo::Error),
+    #[error("invalid value: {0}")]
+    Invalid(String),
     #[error("DynamoDB left {remaining} items unprocessed after {BATCH_ATTEMPTS} attempts")]
     Unprocessed { remaining: usize },
 }
@@ -42,7 +46,7 @@ impl StoreError {
     pub fn is_retryable(&self) -> bool {
         match self {
             Self::Aws(error) => error.is_retryable(),
-            Self::Decode { .. } | Self::Encode(_) => false,
+            Self::Decode { .. } | Self::Encode(_) | Self::Invalid(_) => false,
             Self::Unprocessed { .. } => true,
         }
     }
@@ -287,8 +291,6 @@ fn key_attributes((pk, sk): &Key) -> HashMap<String, AttributeValue> {
     ])
 }
 
-/// Exponential backoff with full jitter: up to 50 ms, 100 ms, 200 ms, ...
 fn backoff(attempt: u32) -> Duration {
-    let ceiling_ms = 50u64 << attempt.min(6);
-    Duration::from_millis(rand::random_range(0..=ceiling_ms))
+    crate::retry::backoff(attempt, Duration::from_millis(50))
 }

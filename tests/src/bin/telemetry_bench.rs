@@ -202,16 +202,7 @@ async fn run() {
         }
     }
 
-    let count = stack
-        .store
-        .client()
-        .scan()
-        .table_name(stack.store.table_name())
-        .select(Select::Count)
-        .send()
-        .await
-        .unwrap();
-    let distinct_items = count.count as u64 - seeded_items;
+    let distinct_items = count_items(&stack).await - seeded_items;
     let ingest_requests = ingest_counter.snapshot();
     let writer_requests = writer_counter.snapshot();
     let sqs_sends = ingest_counter.total("SQS", &["SendMessageBatch", "SendMessage"]);
@@ -244,6 +235,11 @@ async fn run() {
             "MISSED"
         }
     );
+    let single_item_writes = writer_counter.total("DynamoDB", &["UpdateItem", "PutItem"]);
+    println!(
+        "  DynamoDB item writes (each item of a batch write counted): {} = {single_item_writes} single-item writes + {events} event markers",
+        single_item_writes + events
+    );
     println!(
         "  handler CPU per event: ingest {:.1} us, writer {:.1} us, total {:.1} us",
         micros_per(ingest_cpu, events),
@@ -264,6 +260,29 @@ async fn run() {
             "MISSED"
         }
     );
+}
+
+/// Counts the table's items, following Scan pages (each page stops at 1 MB).
+async fn count_items(stack: &TestStack) -> u64 {
+    let mut total = 0u64;
+    let mut start_key = None;
+    loop {
+        let page = stack
+            .store
+            .client()
+            .scan()
+            .table_name(stack.store.table_name())
+            .select(Select::Count)
+            .set_exclusive_start_key(start_key)
+            .send()
+            .await
+            .expect("scan succeeds");
+        total += page.count as u64;
+        start_key = page.last_evaluated_key;
+        if start_key.is_none() {
+            return total;
+        }
+    }
 }
 
 fn micros_per(duration: Duration, events: u64) -> f64 {

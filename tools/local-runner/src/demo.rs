@@ -12,12 +12,41 @@ pub struct SeededTenant {
     pub extension_key: String,
 }
 
+/// Plan and licensing settings of a seeded tenant.
+#[derive(Debug, Clone)]
+pub struct TenantSettings {
+    pub plan_seats: u32,
+    pub auto_licensing: bool,
+    /// Company domains; each is canonicalised (IDNA, lowercase) before it is stored.
+    pub company_domains: Vec<String>,
+    pub include_subdomains: bool,
+}
+
+impl Default for TenantSettings {
+    fn default() -> Self {
+        Self {
+            plan_seats: 25,
+            auto_licensing: true,
+            company_domains: vec!["example.com".to_owned()],
+            include_subdomains: false,
+        }
+    }
+}
+
 /// Creates (or replaces) tenant `tenant_id` and a new extension key for it.
 pub async fn seed_tenant(
     store: &Store,
     tenant_id: &TenantId,
     name: &str,
+    settings: &TenantSettings,
 ) -> Result<SeededTenant, StoreError> {
+    let mut company_domains = Vec::new();
+    for domain in &settings.company_domains {
+        let canonical = rollcall::email::canonical_domain(domain)
+            .map_err(|error| StoreError::Invalid(format!("company domain {domain:?} {error}")))?;
+        company_domains.push(canonical);
+    }
+
     let now = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
     store
         .put_tenant(&TenantItem {
@@ -26,6 +55,12 @@ pub async fn seed_tenant(
             tenant_id: tenant_id.clone(),
             name: name.to_owned(),
             created_at: now.clone(),
+            plan_seats: settings.plan_seats,
+            licences_in_use: 0,
+            auto_licensing: settings.auto_licensing,
+            company_domains,
+            include_subdomains: settings.include_subdomains,
+            inactivity_days: table::DEFAULT_INACTIVITY_DAYS,
         })
         .await?;
 

@@ -70,6 +70,19 @@ impl Registry for RollcallFunctions {
                     })
                 })))
             }
+            "AutoLicenseFunction" => {
+                let function = Arc::new(auto_license::AutoLicense::new(
+                    clients,
+                    auto_license::Config::from_lookup(environment)?,
+                ));
+                Ok(Handler::Sqs(Arc::new(move |event| {
+                    let function = Arc::clone(&function);
+                    Box::pin(async move {
+                        let response = function.handle(event).await?;
+                        Ok(serde_json::to_value(response)?)
+                    })
+                })))
+            }
             other => Err(format!(
                 "the local runner has no handler for function {other}; add it to RollcallFunctions"
             )

@@ -114,7 +114,7 @@ async fn serve_route(
     Response::from_parts(parts, AxumBody::from(bytes))
 }
 
-/// API Gateway's own error body, as it sends it when no function answered.
+/// Returns API Gateway's own error body, which it sends when no function handled the request.
 fn gateway_message(status: StatusCode, message: &str) -> Response {
     (status, axum::Json(json!({ "message": message }))).into_response()
 }

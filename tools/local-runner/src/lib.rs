@@ -20,7 +20,7 @@ use rollcall::error::{AwsError, BoxError};
 use tokio::task::JoinSet;
 use tracing::info;
 
-use crate::functions::{Handler, Registry};
+use crate::functions::Registry;
 use crate::http::{HttpState, Route};
 use crate::poller::Poller;
 use crate::schedule::{ScheduledFunction, Schedules};
@@ -261,9 +261,4 @@ impl Runner {
     pub async fn stop(mut self) {
         self.tasks.shutdown().await;
     }
-}
-
-/// Returns whether a handler takes HTTP requests.
-pub fn is_http(handler: &Handler) -> bool {
-    matches!(handler, Handler::Http(_))
 }

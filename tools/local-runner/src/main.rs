@@ -61,8 +61,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             aws_sdk_dynamodb::Client::new(&sdk),
             runner.stack().table_name("Table")?,
         );
-        let tenant =
-            demo::seed_tenant(&store, &TenantId::parse("demo")?, "Demo Organisation").await?;
+        let tenant = demo::seed_tenant(
+            &store,
+            &TenantId::parse("demo")?,
+            "Demo Organisation",
+            &demo::TenantSettings::default(),
+        )
+        .await?;
         println!("Demo tenant: {}", tenant.tenant_id);
         println!("Extension key (shown once): {}", tenant.extension_key);
         let body_path = std::path::Path::new(".local/demo-telemetry.json");
