@@ -99,13 +99,22 @@ pub(crate) async fn process(
         observation,
         eligibility,
         marker: store.put_marker(&marker_key(observation), expires_at),
+        expires_at,
     };
 
     let mut owner = prefetched.email_owner(observation);
     for attempt in 0..MAX_ATTEMPTS {
+        // The prefetched employee serves the first attempt; a retry reads it again.
+        let known = if attempt == 0 {
+            owner
+                .as_deref()
+                .and_then(|id| prefetched.employee(observation, id))
+        } else {
+            None
+        };
         let result = match &owner {
             None => context.create_employee().await,
-            Some(employee_id) => context.update_employee(employee_id).await,
+            Some(employee_id) => context.update_employee(employee_id, known).await,
         };
         match result {
             Ok(outcome) => return Ok(outcome),
@@ -125,6 +134,7 @@ struct Context<'a> {
     observation: &'a IdentityObservation,
     eligibility: Eligibility,
     marker: TransactWriteItem,
+    expires_at: i64,
 }
 
 impl Context<'_> {
@@ -134,7 +144,11 @@ impl Context<'_> {
 
     /// Records the observation as processed when nothing else changes.
     async fn mark_only(&self, outcome: Outcome) -> Result<Outcome, Retry> {
-        self.store.transact(vec![self.marker.clone()]).await?;
+        let marker = marker_key(self.observation);
+        self.store
+            .put_markers(&[marker], self.expires_at)
+            .await
+            .map_err(|e| Retry::Fail(e.into()))?;
         Ok(outcome)
     }
 
@@ -195,13 +209,22 @@ impl Context<'_> {
         self.store.transact(items).await
     }
 
-    async fn update_employee(&self, employee_id: &str) -> Result<Outcome, Retry> {
-        let employee: EmployeeItem = self
-            .store
-            .get(&self.tenant_pk(), &table::employee_sk(employee_id))
-            .await
-            .map_err(|e| Retry::Fail(e.into()))?
-            .ok_or_else(|| Retry::Fail(ProcessError::DanglingEmailOwner(employee_id.to_owned())))?;
+    async fn update_employee(
+        &self,
+        employee_id: &str,
+        known: Option<EmployeeItem>,
+    ) -> Result<Outcome, Retry> {
+        let employee = match known {
+            Some(employee) => employee,
+            None => self
+                .store
+                .get(&self.tenant_pk(), &table::employee_sk(employee_id))
+                .await
+                .map_err(|e| Retry::Fail(e.into()))?
+                .ok_or_else(|| {
+                    Retry::Fail(ProcessError::DanglingEmailOwner(employee_id.to_owned()))
+                })?,
+        };
 
         let eligible = self.eligibility == Eligibility::Eligible;
         let mut change = EmployeeChange::default();

@@ -24,7 +24,7 @@ use rollcall::config::{ConfigError, Lookup, required};
 use rollcall::envelope::IdentityObservation;
 use rollcall::queue::{DeadLetterQueue, batch_response};
 use rollcall::store::{Key, Store, StoreError};
-use rollcall::table::{self, TenantItem};
+use rollcall::table::{self, EmployeeItem, TenantItem};
 use tracing::{debug, error, info, warn};
 
 pub use decide::{Eligibility, Outcome};
@@ -106,6 +106,20 @@ impl Prefetched {
             .transpose()
     }
 
+    pub fn employee(
+        &self,
+        observation: &IdentityObservation,
+        employee_id: &str,
+    ) -> Option<EmployeeItem> {
+        let key = (
+            table::tenant_pk(&observation.tenant_id),
+            table::employee_sk(employee_id),
+        );
+        self.items
+            .get(&key)
+            .and_then(|item| serde_dynamo::from_item(item.clone()).ok())
+    }
+
     pub fn email_owner(&self, observation: &IdentityObservation) -> Option<String> {
         let key = owner_key(observation);
         match self.items.get(&key)?.get("employee_id")? {
@@ -162,8 +176,8 @@ impl AutoLicense {
                 ]
             })
             .collect();
-        let prefetched = match self.store.get_items(&keys).await {
-            Ok(items) => Prefetched { items },
+        let prefetched = match self.prefetch(&observations, &keys).await {
+            Ok(prefetched) => prefetched,
             Err(error) => {
                 error!(error = %error, "prefetch failed; retrying the batch");
                 failed.extend(observations.iter().map(|(id, _)| id.clone()));
@@ -201,6 +215,33 @@ impl AutoLicense {
             }
         }
         Ok(batch_response(failed))
+    }
+
+    /// Reads markers, tenants and email owners in one batch, then the employees the owners
+    /// name in a second, so that each observation usually needs no read of its own.
+    async fn prefetch(
+        &self,
+        observations: &[(String, IdentityObservation)],
+        keys: &[Key],
+    ) -> Result<Prefetched, StoreError> {
+        let mut prefetched = Prefetched {
+            items: self.store.get_items(keys).await?,
+        };
+        let employee_keys: Vec<Key> = observations
+            .iter()
+            .filter(|(_, o)| !prefetched.contains(&marker_key(o)))
+            .filter_map(|(_, o)| {
+                prefetched
+                    .email_owner(o)
+                    .map(|id| (table::tenant_pk(&o.tenant_id), table::employee_sk(&id)))
+            })
+            .collect();
+        if !employee_keys.is_empty() {
+            prefetched
+                .items
+                .extend(self.store.get_items(&employee_keys).await?);
+        }
+        Ok(prefetched)
     }
 
     async fn parse_records(

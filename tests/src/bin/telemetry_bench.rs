@@ -9,6 +9,9 @@
 //! events would. The writer is fed batches of up to 10 messages, like the event source mapping
 //! in the template. Receiving and deleting those messages is the mapping's work, not the
 //! function's, so it goes through a client that is not counted.
+//!
+//! A second part counts the DynamoDB requests auto-license makes per identity observation: for
+//! a new employee, for a known employee, and for a redelivered (duplicate) observation.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -101,15 +104,23 @@ fn api_event(key: &str, body: &Value) -> String {
     .to_string()
 }
 
+/// Runs both parts, or only the one named as the first argument (`telemetry` or `licensing`).
 fn main() {
+    let part = std::env::args().nth(1).unwrap_or_default();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime starts");
-    runtime.block_on(run());
+    if part.is_empty() || part == "telemetry" {
+        runtime.block_on(telemetry_path());
+    }
+    if part.is_empty() || part == "licensing" {
+        runtime.block_on(licensing_costs());
+    }
 }
 
-async fn run() {
+/// Runs 10,000 events through ingest and the telemetry writer.
+async fn telemetry_path() {
     let stack = TestStack::create().await;
     let key = stack.seed_tenant("bench").await;
     let seeded_items = 2;
@@ -295,4 +306,98 @@ fn format_counts(counts: &BTreeMap<String, u64>) -> String {
         .map(|(operation, count)| format!("{operation} {count}"))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// Counts auto-license's DynamoDB requests per observation in three cases, each over
+/// `OBSERVATIONS` observations delivered in batches of 10.
+async fn licensing_costs() {
+    const OBSERVATIONS: usize = 50;
+    let stack = TestStack::create().await;
+    stack
+        .seed_tenant_with(
+            "bench",
+            &local_runner::demo::TenantSettings {
+                plan_seats: 1_000,
+                ..Default::default()
+            },
+        )
+        .await;
+    let counter = RequestCounter::default();
+    let function = auto_license::AutoLicense::new(
+        &counted_clients(&stack.sdk, &counter),
+        auto_license::Config::from_lookup(&stack.environment("AutoLicenseFunction")).unwrap(),
+    );
+    let arn = stack.stack.queue("LicensingQueue").unwrap().arn.clone();
+
+    let observation = |person: usize, observation_id: String| {
+        let observation = rollcall::envelope::IdentityObservation {
+            version: rollcall::envelope::IDENTITY_OBSERVATION_VERSION,
+            observation_id,
+            tenant_id: rollcall::ids::TenantId::parse("bench").unwrap(),
+            install_id: format!("install-{person}"),
+            email: rollcall::email::canonical_email(&format!("person{person}@example.com"))
+                .unwrap(),
+            source: rollcall::telemetry::IdentitySource::Gmail,
+            managed: true,
+            observed_at: Utc::now(),
+        };
+        serde_json::to_string(&observation).unwrap()
+    };
+    let new_employees: Vec<String> = (0..OBSERVATIONS)
+        .map(|p| observation(p, format!("first-{p}")))
+        .collect();
+    let known_employees: Vec<String> = (0..OBSERVATIONS)
+        .map(|p| observation(p, format!("second-{p}")))
+        .collect();
+
+    println!(
+        "auto-license DynamoDB requests per observation ({OBSERVATIONS} observations per case, batches of 10):"
+    );
+    for (case, bodies) in [
+        ("new employee", &new_employees),
+        ("known employee", &known_employees),
+        ("duplicate", &known_employees),
+    ] {
+        counter.reset();
+        for chunk in bodies.chunks(10) {
+            let ids: Vec<String> = (0..chunk.len()).map(|i| format!("{case}-{i}")).collect();
+            let records: Vec<(&str, &str, u32)> = ids
+                .iter()
+                .zip(chunk)
+                .map(|(id, body)| (id.as_str(), body.as_str(), 1))
+                .collect();
+            let response = function
+                .handle(sqs_event(&arn, &records))
+                .await
+                .expect("batch is handled");
+            assert!(
+                response.batch_item_failures.is_empty(),
+                "no observation fails in the benchmark"
+            );
+        }
+        let reads = counter.total("DynamoDB", &["GetItem", "BatchGetItem", "Query"]);
+        let writes = counter.total(
+            "DynamoDB",
+            &[
+                "PutItem",
+                "UpdateItem",
+                "BatchWriteItem",
+                "TransactWriteItems",
+            ],
+        );
+        println!(
+            "  {case}: {:.2} read requests, {:.2} write requests ({})",
+            reads as f64 / OBSERVATIONS as f64,
+            writes as f64 / OBSERVATIONS as f64,
+            format_counts(&counter.snapshot())
+        );
+        if case == "duplicate" {
+            // Reads are batched: one BatchGetItem serves a batch of up to 10 observations.
+            let met = reads as f64 / OBSERVATIONS as f64 <= 1.0 && writes == 0;
+            println!(
+                "  target (duplicate: at most one read and no write): {}",
+                if met { "met" } else { "MISSED" }
+            );
+        }
+    }
 }
