@@ -1,10 +1,10 @@
 """Starts moto's server with DynamoDB requests applied one at a time.
 
-moto serves requests on several threads, and its TransactWriteItems checks every condition
-before applying any write without holding a lock, so two concurrent transactions can both pass
-a condition that only one of them should (two increments of `licences_in_use < plan_seats`
-at 24 of 25 seats, for example). DynamoDB itself never lets that happen: it serialises
-conflicting transactions and rejects the loser with TransactionConflict. Holding one lock per
+moto serves requests on several threads. Its TransactWriteItems checks every condition before
+applying any write and holds no lock, so two concurrent transactions can both pass a condition
+that only one of them should pass. For example, two increments guarded by
+`licences_in_use < plan_seats` can both succeed at 24 of 25 seats. DynamoDB never lets that
+happen: it serialises conflicting transactions and rejects the loser with TransactionConflict. Holding one lock per
 DynamoDB request gives moto the same guarantee. Other services, such as SQS long polling,
 keep running concurrently.
 

@@ -182,6 +182,13 @@ pub struct EmployeeItem {
         skip_serializing_if = "Vec::is_empty"
     )]
     pub install_ids: Vec<String>,
+    /// Ids of the custom and directory groups the employee belongs to.
+    #[serde(
+        with = "serde_dynamo::string_set",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub groups: Vec<String>,
 }
 
 /// The item that makes an email belong to one employee.

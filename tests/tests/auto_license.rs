@@ -107,6 +107,7 @@ async fn existing_employee(
         created_at: first_seen,
         sources: vec![source::MANUAL.into()],
         install_ids: Vec::new(),
+        groups: Vec::new(),
     };
     let mut items = stack.store.put_new_employee(&employee).unwrap();
     if state == LicenceState::Licensed {

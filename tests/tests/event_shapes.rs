@@ -7,7 +7,7 @@ use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_http::RequestExt;
 use lambda_http::request::RequestContext;
 use rollcall::aws::Clients;
-use rollcall::envelope::TelemetryMessage;
+use rollcall::envelope::{IdentityObservation, TelemetryMessage};
 use rollcall_tests::{TestStack, workspace_root};
 
 fn event_files(prefix: &str) -> Vec<PathBuf> {
@@ -66,9 +66,19 @@ fn sqs_events_carry_envelopes() {
     for path in event_files("sqs-") {
         let event: SqsEvent =
             serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_owned();
         for record in event.records {
-            TelemetryMessage::from_body(record.body.as_deref().unwrap())
-                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let body = record.body.as_deref().unwrap();
+            let parsed = match name.as_str() {
+                "sqs-telemetry.json" => TelemetryMessage::from_body(body).map(|_| ()),
+                "sqs-licensing.json" => IdentityObservation::from_body(body).map(|_| ()),
+                other => panic!("{other}: add its envelope type to this test"),
+            };
+            parsed.unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         }
     }
 }
@@ -108,4 +118,19 @@ async fn writer_processes_captured_event() {
     let response = writer.handle(event).await.unwrap();
     assert!(response.batch_item_failures.is_empty());
     assert_eq!(stack.items("demo", "ACCOUNT#").await.len(), 3);
+}
+
+#[tokio::test]
+async fn auto_license_processes_captured_event() {
+    let stack = TestStack::create().await;
+    stack.seed_tenant("demo").await;
+    let config =
+        auto_license::Config::from_lookup(&stack.environment("AutoLicenseFunction")).unwrap();
+    let function = auto_license::AutoLicense::new(&Clients::new(&stack.sdk), config);
+    let text = std::fs::read_to_string(workspace_root().join("events/sqs-licensing.json")).unwrap();
+    let event: SqsEvent = serde_json::from_str(&text).unwrap();
+
+    let response = function.handle(event).await.unwrap();
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(stack.items("demo", "EMPLOYEE#").await.len(), 1);
 }

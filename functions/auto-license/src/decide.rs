@@ -195,6 +195,7 @@ impl Context<'_> {
             created_at: now,
             sources: vec![source::EXTENSION.to_owned()],
             install_ids: vec![observation.install_id.clone()],
+            groups: Vec::new(),
         };
 
         let mut items = self.store.put_new_employee(&employee)?;
