@@ -208,17 +208,23 @@ impl Store {
             AttributeValue::S(employee.licence_state.as_str().to_owned()),
         );
 
+        let mut remove = Vec::new();
         if let Some((state, at)) = &change.licence {
-            set.push("licence_state = :state, gsi1pk = :gsi1pk, licensed_at = :at");
-            values.insert(
-                ":state".to_owned(),
-                AttributeValue::S(state.as_str().to_owned()),
-            );
-            values.insert(
-                ":gsi1pk".to_owned(),
-                AttributeValue::S(change.licence_gsi1_pk.clone().unwrap_or_default()),
-            );
-            values.insert(":at".to_owned(), AttributeValue::S(at.clone()));
+            set.push("licence_state = :state, gsi1pk = :gsi1pk");
+            let gsi1pk = change.licence_gsi1_pk.clone().unwrap_or_default();
+            values.insert(":state".to_owned(), AttributeValue::S(state.as_str().to_owned()));
+            values.insert(":gsi1pk".to_owned(), AttributeValue::S(gsi1pk));
+            match state {
+                LicenceState::Licensed => {
+                    set.push("licensed_at = :at");
+                    values.insert(":at".to_owned(), AttributeValue::S(at.clone()));
+                }
+                LicenceState::Unlicensed => remove.push("licensed_at"),
+            }
+        }
+        if let Some(hidden) = change.hidden {
+            set.push("hidden = :hidden");
+            values.insert(":hidden".to_owned(), AttributeValue::Bool(hidden));
         }
         if !change.add_sources.is_empty() {
             add.push("sources :sources");
@@ -241,6 +247,9 @@ impl Store {
         }
         if !add.is_empty() {
             expression.push_str(&format!(" ADD {}", add.join(", ")));
+        }
+        if !remove.is_empty() {
+            expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
         }
         let update = Update::builder()
             .table_name(&self.table_name)
@@ -339,10 +348,15 @@ pub struct EmployeeChange {
     pub licence_gsi1_pk: Option<String>,
     pub add_sources: Vec<String>,
     pub add_install_ids: Vec<String>,
+    /// New value of the hidden flag.
+    pub hidden: Option<bool>,
 }
 
 impl EmployeeChange {
     pub fn is_empty(&self) -> bool {
-        self.licence.is_none() && self.add_sources.is_empty() && self.add_install_ids.is_empty()
+        self.licence.is_none()
+            && self.add_sources.is_empty()
+            && self.add_install_ids.is_empty()
+            && self.hidden.is_none()
     }
 }

@@ -1,5 +1,6 @@
 //! DynamoDB access for Rollcall's single table.
 
+mod employees;
 mod licensing;
 mod windowed;
 
@@ -13,6 +14,7 @@ use crate::error::AwsError;
 use crate::ids::TenantId;
 use crate::table::{self, AccountItem, ExtensionKeyItem, TenantItem};
 
+pub use employees::LicenceResult;
 pub use licensing::{EmployeeChange, TransactError};
 pub use windowed::WindowedUpdate;
 
@@ -37,6 +39,8 @@ pub enum StoreError {
     Encode(#[source] serde_dynamo::Error),
     #[error("invalid value: {0}")]
     Invalid(String),
+    #[error("gave up after {attempts} attempts because the item kept changing")]
+    Contended { attempts: u32 },
     #[error("DynamoDB left {remaining} items unprocessed after {BATCH_ATTEMPTS} attempts")]
     Unprocessed { remaining: usize },
 }
@@ -47,7 +51,7 @@ impl StoreError {
         match self {
             Self::Aws(error) => error.is_retryable(),
             Self::Decode { .. } | Self::Encode(_) | Self::Invalid(_) => false,
-            Self::Unprocessed { .. } => true,
+            Self::Unprocessed { .. } | Self::Contended { .. } => true,
         }
     }
 }

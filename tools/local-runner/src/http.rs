@@ -17,6 +17,7 @@ use serde_json::{Map, Value, json};
 use tracing::{error, info};
 
 use crate::functions::Handler;
+use crate::jwt::LocalJwt;
 use crate::schedule::Schedules;
 
 /// API Gateway's payload size limit for HTTP APIs.
@@ -27,6 +28,8 @@ pub struct Route {
     pub function: String,
     pub method: String,
     pub path: String,
+    /// The JWT authorizer that guards the route, if any.
+    pub authorizer: Option<String>,
     pub handler: Handler,
 }
 
@@ -34,6 +37,7 @@ pub struct Route {
 pub struct HttpState {
     pub routes: Arc<Vec<Route>>,
     pub schedules: Schedules,
+    pub jwt: LocalJwt,
 }
 
 pub fn router(state: HttpState) -> Router {
@@ -85,10 +89,23 @@ async fn serve_route(
     };
 
     let (parts, body) = request.into_parts();
+    let claims = match &route.authorizer {
+        None => None,
+        Some(_) => {
+            let authorization = parts.headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+            match state.jwt.verify(authorization) {
+                Some(claims) => Some(claims),
+                None => return gateway_message(StatusCode::UNAUTHORIZED, "Unauthorized"),
+            }
+        }
+    };
     let Ok(body) = to_bytes(body, MAX_PAYLOAD_BYTES).await else {
         return gateway_message(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large");
     };
-    let event = payload_v2_event(route, &parts, &body, path_parameters, peer);
+    let mut event = payload_v2_event(route, &parts, &body, path_parameters, peer);
+    if let Some(claims) = claims {
+        event["requestContext"]["authorizer"] = json!({"jwt": {"claims": claims, "scopes": null}});
+    }
     let lambda_request = match lambda_http::request::from_str(&event.to_string()) {
         Ok(request) => request,
         Err(conversion) => {

@@ -4,6 +4,7 @@
 pub mod demo;
 pub mod functions;
 pub mod http;
+pub mod jwt;
 pub mod poller;
 pub mod schedule;
 pub mod stack;
@@ -71,6 +72,7 @@ impl Default for RunnerConfig {
 
 /// A running local system. Dropping it stops every task it started.
 pub struct Runner {
+    jwt: jwt::LocalJwt,
     http_addr: SocketAddr,
     stack: Stack,
     sqs: aws_sdk_sqs::Client,
@@ -105,6 +107,7 @@ impl Runner {
                     function: function.logical_id.clone(),
                     method: route.method.clone(),
                     path: route.path.clone(),
+                    authorizer: route.authorizer.clone(),
                     handler: handler.clone(),
                 });
             }
@@ -156,9 +159,11 @@ impl Runner {
             addr: config.http_addr,
             source,
         })?;
+        let jwt = jwt::LocalJwt::default();
         let app = http::router(HttpState {
             routes: Arc::new(routes),
             schedules,
+            jwt: jwt.clone(),
         })
         .into_make_service_with_connect_info::<SocketAddr>();
         tasks.spawn(async move {
@@ -169,11 +174,17 @@ impl Runner {
         info!(%http_addr, "HTTP API listening");
 
         Ok(Self {
+            jwt,
             http_addr,
             stack,
             sqs,
             tasks,
         })
+    }
+
+    /// Mints an administrator token that this runner's JWT authorizer accepts.
+    pub fn admin_token(&self, tenant_id: &str, administrator_id: &str, lifetime_seconds: i64) -> String {
+        self.jwt.mint(tenant_id, administrator_id, lifetime_seconds)
     }
 
     pub fn http_addr(&self) -> SocketAddr {

@@ -61,6 +61,8 @@ pub struct Function {
 pub struct HttpRoute {
     pub method: String,
     pub path: String,
+    /// The HTTP API authorizer that guards the route, if any.
+    pub authorizer: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -199,9 +201,16 @@ fn parse_function(
                     .ok_or_else(|| {
                         invalid(name, format!("HttpApi event {event_name} has no Path"))
                     })?;
+                let authorizer = event_properties
+                    .get("Auth")
+                    .and_then(|auth| auth.get("Authorizer"))
+                    .and_then(Value::as_str)
+                    .filter(|name| *name != "NONE")
+                    .map(str::to_owned);
                 function.http_routes.push(HttpRoute {
                     method,
                     path: path.to_owned(),
+                    authorizer,
                 });
             }
             Some("SQS") => {
