@@ -14,6 +14,10 @@
 //! | employee | `EMPLOYEE#<employee id>` |
 //! | email owner (one employee per email) | `EMAIL#<canonical email>` |
 //! | processed identity observation | `OBSERVATION#<observation id>` |
+//! | administrator | `ADMIN#<canonical email>` |
+//!
+//! Index `gsi2` lists employees by licence state in name order (`gsi2pk` is the licence
+//! partition, `gsi2sk = <lowercase name or email>#<employee id>`).
 //!
 //! Index `gsi1` is shared by two access patterns whose partition keys cannot collide:
 //! an email's SaaS accounts (`gsi1pk = TENANT#<tenant>#EMAIL#<email>`,
@@ -76,6 +80,8 @@ pub fn licence_gsi1_pk(tenant_id: &TenantId, state: LicenceState) -> String {
     format!("TENANT#{tenant_id}#LICENCE#{}", state.as_str())
 }
 
+pub const GSI2: &str = "gsi2";
+
 pub fn licence_gsi1_sk(first_seen: &str, employee_id: &str) -> String {
     format!("{first_seen}#{employee_id}")
 }
@@ -118,6 +124,10 @@ pub struct TenantItem {
     pub include_subdomains: bool,
     #[serde(default = "default_inactivity_days")]
     pub inactivity_days: u32,
+    /// Administrators with the owner role. Kept in the same transaction as every role change,
+    /// conditioned on staying at least one, so the last owner can never be removed.
+    #[serde(default)]
+    pub owner_count: u32,
 }
 
 /// Whether an employee holds a licence.
@@ -154,6 +164,9 @@ pub struct EmployeeItem {
     pub sk: String,
     pub gsi1pk: String,
     pub gsi1sk: String,
+    /// The licence-state partition again, for index `gsi2`, sorted by name.
+    pub gsi2pk: String,
+    pub gsi2sk: String,
     pub employee_id: String,
     #[serde(default)]
     pub name: Option<String>,
@@ -189,6 +202,83 @@ pub struct EmployeeItem {
         skip_serializing_if = "Vec::is_empty"
     )]
     pub groups: Vec<String>,
+}
+
+/// What a new employee record starts with.
+pub struct NewEmployee<'a> {
+    pub tenant_id: &'a TenantId,
+    pub employee_id: String,
+    pub name: Option<String>,
+    pub email: &'a Email,
+    pub licence_state: LicenceState,
+    /// Storage-format times.
+    pub first_seen: String,
+    pub now: String,
+    pub source: String,
+    pub install_id: Option<String>,
+}
+
+impl EmployeeItem {
+    /// Builds a new employee with its index keys.
+    pub fn new(new: NewEmployee<'_>) -> Self {
+        let state = new.licence_state;
+        let sort_name = sort_name(new.name.as_deref(), new.email.as_str());
+        Self {
+            pk: tenant_pk(new.tenant_id),
+            sk: employee_sk(&new.employee_id),
+            gsi1pk: licence_gsi1_pk(new.tenant_id, state),
+            gsi1sk: licence_gsi1_sk(&new.first_seen, &new.employee_id),
+            gsi2pk: licence_gsi1_pk(new.tenant_id, state),
+            gsi2sk: format!("{sort_name}#{}", new.employee_id),
+            employee_id: new.employee_id,
+            name: new.name,
+            primary_email: new.email.to_string(),
+            emails: vec![new.email.to_string()],
+            licence_state: state,
+            licensed_at: (state == LicenceState::Licensed).then(|| new.now.clone()),
+            hidden: false,
+            first_seen: new.first_seen,
+            created_at: new.now,
+            sources: vec![new.source],
+            install_ids: new.install_id.into_iter().collect(),
+            groups: Vec::new(),
+        }
+    }
+}
+
+/// Returns the key employees sort by in name order: the lowercase name, or the email when the
+/// name is unknown.
+pub fn sort_name(name: Option<&str>, email: &str) -> String {
+    name.map(str::trim)
+        .filter(|n| !n.is_empty())
+        .unwrap_or(email)
+        .to_lowercase()
+}
+
+pub fn administrator_sk(email: &str) -> String {
+    format!("ADMIN#{email}")
+}
+
+/// What an administrator may do. Read-only administrators can only read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AdminRole {
+    Owner,
+    Admin,
+    ReadOnly,
+}
+
+/// An administrator of a tenant, keyed by the email in their identity token. Administrators
+/// are separate from employees and may be outside the organisation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdministratorItem {
+    pub pk: String,
+    pub sk: String,
+    pub email: String,
+    pub role: AdminRole,
+    pub created_at: String,
+    #[serde(default)]
+    pub invited_by: Option<String>,
 }
 
 /// The item that makes an email belong to one employee.

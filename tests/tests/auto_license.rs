@@ -91,24 +91,18 @@ async fn existing_employee(
     let tenant_id = TenantId::parse(tenant).unwrap();
     let employee_id = uuid::Uuid::new_v4().to_string();
     let first_seen = rollcall::telemetry::storage_time(Utc::now() - chrono::Duration::days(3));
-    let employee = EmployeeItem {
-        pk: table::tenant_pk(&tenant_id),
-        sk: table::employee_sk(&employee_id),
-        gsi1pk: table::licence_gsi1_pk(&tenant_id, state),
-        gsi1sk: table::licence_gsi1_sk(&first_seen, &employee_id),
+    let mut employee = EmployeeItem::new(table::NewEmployee {
+        tenant_id: &tenant_id,
         employee_id,
         name: Some("Existing Person".into()),
-        primary_email: email.into(),
-        emails: vec![email.into()],
+        email: &canonical_email(email).unwrap(),
         licence_state: state,
-        licensed_at: None,
-        hidden,
         first_seen: first_seen.clone(),
-        created_at: first_seen,
-        sources: vec![source::MANUAL.into()],
-        install_ids: Vec::new(),
-        groups: Vec::new(),
-    };
+        now: first_seen,
+        source: source::MANUAL.into(),
+        install_id: None,
+    });
+    employee.hidden = hidden;
     let mut items = stack.store.put_new_employee(&employee).unwrap();
     if state == LicenceState::Licensed {
         items.push(stack.store.take_seat(&employee.pk));

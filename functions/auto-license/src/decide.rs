@@ -6,7 +6,7 @@ use aws_sdk_dynamodb::types::TransactWriteItem;
 use rollcall::email::CompanyDomains;
 use rollcall::envelope::IdentityObservation;
 use rollcall::store::{EmployeeChange, Store, TransactError};
-use rollcall::table::{self, EmployeeItem, LicenceState, TenantItem, source};
+use rollcall::table::{self, EmployeeItem, LicenceState, NewEmployee, TenantItem, source};
 
 use crate::{Prefetched, ProcessError, marker_key, owner_key};
 
@@ -179,24 +179,17 @@ impl Context<'_> {
         } else {
             LicenceState::Unlicensed
         };
-        let employee = EmployeeItem {
-            pk: self.tenant_pk(),
-            sk: table::employee_sk(&employee_id),
-            gsi1pk: table::licence_gsi1_pk(&observation.tenant_id, state),
-            gsi1sk: table::licence_gsi1_sk(&first_seen, &employee_id),
+        let employee = EmployeeItem::new(NewEmployee {
+            tenant_id: &observation.tenant_id,
             employee_id: employee_id.clone(),
             name: None,
-            primary_email: observation.email.to_string(),
-            emails: vec![observation.email.to_string()],
+            email: &observation.email,
             licence_state: state,
-            licensed_at: with_licence.then(|| now.clone()),
-            hidden: false,
             first_seen,
-            created_at: now,
-            sources: vec![source::EXTENSION.to_owned()],
-            install_ids: vec![observation.install_id.clone()],
-            groups: Vec::new(),
-        };
+            now,
+            source: source::EXTENSION.to_owned(),
+            install_id: Some(observation.install_id.clone()),
+        });
 
         let mut items = self.store.put_new_employee(&employee)?;
         if with_licence {

@@ -22,13 +22,27 @@ pub enum LicenceResult {
 }
 
 impl Store {
-    pub async fn employee(&self, tenant_id: &TenantId, employee_id: &str) -> Result<Option<EmployeeItem>, StoreError> {
-        self.get(&table::tenant_pk(tenant_id), &table::employee_sk(employee_id)).await
+    pub async fn employee(
+        &self,
+        tenant_id: &TenantId,
+        employee_id: &str,
+    ) -> Result<Option<EmployeeItem>, StoreError> {
+        self.get(
+            &table::tenant_pk(tenant_id),
+            &table::employee_sk(employee_id),
+        )
+        .await
     }
 
     /// Assigns or removes an employee's licence and moves the seat counter in the same
     /// transaction. `now` is the change time in storage format.
-    pub async fn set_licence(&self, tenant_id: &TenantId, employee_id: &str, state: LicenceState, now: &str) -> Result<LicenceResult, StoreError> {
+    pub async fn set_licence(
+        &self,
+        tenant_id: &TenantId,
+        employee_id: &str,
+        state: LicenceState,
+        now: &str,
+    ) -> Result<LicenceResult, StoreError> {
         for attempt in 0..MAX_ATTEMPTS {
             let Some(employee) = self.employee(tenant_id, employee_id).await? else {
                 return Ok(LicenceResult::NotFound);
@@ -47,21 +61,38 @@ impl Store {
                 LicenceState::Unlicensed => self.free_seat(&employee.pk),
             };
             // Items: 0 employee (conditioned on the state read above), 1 seat counter.
-            match self.transact(vec![self.update_employee(&employee, &change), seat]).await {
+            match self
+                .transact(vec![self.update_employee(&employee, &change), seat])
+                .await
+            {
                 Ok(()) => return Ok(LicenceResult::Changed),
-                Err(error) if error.condition_failed(1) && !error.condition_failed(0) && state == LicenceState::Licensed => {
+                Err(error)
+                    if error.condition_failed(1)
+                        && !error.condition_failed(0)
+                        && state == LicenceState::Licensed =>
+                {
                     return Ok(LicenceResult::NoSeatFree);
                 }
                 Err(TransactError::Store(error)) => return Err(error),
-                Err(error) if error.is_conflict() => tokio::time::sleep(crate::retry::backoff(attempt, Duration::from_millis(20))).await,
+                Err(error) if error.is_conflict() => {
+                    tokio::time::sleep(crate::retry::backoff(attempt, Duration::from_millis(20)))
+                        .await
+                }
                 Err(_) => {}
             }
         }
-        Err(StoreError::Contended { attempts: MAX_ATTEMPTS })
+        Err(StoreError::Contended {
+            attempts: MAX_ATTEMPTS,
+        })
     }
 
     /// Sets an employee's hidden flag. Returns false when the employee does not exist.
-    pub async fn set_hidden(&self, tenant_id: &TenantId, employee_id: &str, hidden: bool) -> Result<bool, StoreError> {
+    pub async fn set_hidden(
+        &self,
+        tenant_id: &TenantId,
+        employee_id: &str,
+        hidden: bool,
+    ) -> Result<bool, StoreError> {
         for _ in 0..MAX_ATTEMPTS {
             let Some(employee) = self.employee(tenant_id, employee_id).await? else {
                 return Ok(false);
@@ -69,13 +100,21 @@ impl Store {
             if employee.hidden == hidden {
                 return Ok(true);
             }
-            let change = EmployeeChange { hidden: Some(hidden), ..Default::default() };
-            match self.transact(vec![self.update_employee(&employee, &change)]).await {
+            let change = EmployeeChange {
+                hidden: Some(hidden),
+                ..Default::default()
+            };
+            match self
+                .transact(vec![self.update_employee(&employee, &change)])
+                .await
+            {
                 Ok(()) => return Ok(true),
                 Err(TransactError::Store(error)) => return Err(error),
                 Err(_) => {}
             }
         }
-        Err(StoreError::Contended { attempts: MAX_ATTEMPTS })
+        Err(StoreError::Contended {
+            attempts: MAX_ATTEMPTS,
+        })
     }
 }

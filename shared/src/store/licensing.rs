@@ -209,10 +209,15 @@ impl Store {
         );
 
         let mut remove = Vec::new();
+        // Placeholders for every attribute name: several (such as `hidden`) are reserved words.
+        let mut names: HashMap<String, String> = HashMap::new();
         if let Some((state, at)) = &change.licence {
-            set.push("licence_state = :state, gsi1pk = :gsi1pk");
+            set.push("licence_state = :state, gsi1pk = :gsi1pk, gsi2pk = :gsi1pk");
             let gsi1pk = change.licence_gsi1_pk.clone().unwrap_or_default();
-            values.insert(":state".to_owned(), AttributeValue::S(state.as_str().to_owned()));
+            values.insert(
+                ":state".to_owned(),
+                AttributeValue::S(state.as_str().to_owned()),
+            );
             values.insert(":gsi1pk".to_owned(), AttributeValue::S(gsi1pk));
             match state {
                 LicenceState::Licensed => {
@@ -223,18 +228,21 @@ impl Store {
             }
         }
         if let Some(hidden) = change.hidden {
-            set.push("hidden = :hidden");
+            set.push("#hidden = :hidden");
+            names.insert("#hidden".to_owned(), "hidden".to_owned());
             values.insert(":hidden".to_owned(), AttributeValue::Bool(hidden));
         }
         if !change.add_sources.is_empty() {
-            add.push("sources :sources");
+            add.push("#sources :sources");
+            names.insert("#sources".to_owned(), "sources".to_owned());
             values.insert(
                 ":sources".to_owned(),
                 AttributeValue::Ss(change.add_sources.clone()),
             );
         }
         if !change.add_install_ids.is_empty() {
-            add.push("install_ids :installs");
+            add.push("#installs :installs");
+            names.insert("#installs".to_owned(), "install_ids".to_owned());
             values.insert(
                 ":installs".to_owned(),
                 AttributeValue::Ss(change.add_install_ids.clone()),
@@ -258,6 +266,7 @@ impl Store {
             .update_expression(expression.trim())
             .condition_expression("attribute_exists(pk) AND licence_state = :current")
             .set_expression_attribute_values(Some(values))
+            .set_expression_attribute_names((!names.is_empty()).then_some(names))
             .build()
             .expect("table, key and expression are set");
         TransactWriteItem::builder().update(update).build()

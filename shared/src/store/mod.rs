@@ -2,6 +2,7 @@
 
 mod employees;
 mod licensing;
+mod listing;
 mod windowed;
 
 use std::collections::{HashMap, HashSet};
@@ -16,6 +17,7 @@ use crate::table::{self, AccountItem, ExtensionKeyItem, TenantItem};
 
 pub use employees::LicenceResult;
 pub use licensing::{EmployeeChange, TransactError};
+pub use listing::{EmployeePage, EmployeeQuery, EmployeeSort, InvalidCursor};
 pub use windowed::WindowedUpdate;
 
 /// BatchGetItem accepts at most 100 keys a call.
@@ -242,6 +244,37 @@ impl Store {
             }
         }
         Ok(())
+    }
+
+    /// Returns every item of partition `pk` whose sort key starts with `prefix`.
+    pub async fn query_prefix(
+        &self,
+        pk: &str,
+        prefix: &str,
+    ) -> Result<Vec<HashMap<String, AttributeValue>>, StoreError> {
+        let mut items = Vec::new();
+        let mut start_key = None;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table_name)
+                .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+                .expression_attribute_names("#pk", table::PK)
+                .expression_attribute_names("#sk", table::SK)
+                .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
+                .expression_attribute_values(":prefix", AttributeValue::S(prefix.to_owned()))
+                .consistent_read(true)
+                .set_exclusive_start_key(start_key)
+                .send()
+                .await
+                .map_err(|e| AwsError::dynamodb("Query", e))?;
+            items.extend(output.items.unwrap_or_default());
+            start_key = output.last_evaluated_key;
+            if start_key.is_none() {
+                return Ok(items);
+            }
+        }
     }
 
     /// Lists the SaaS accounts seen for an email in a tenant, through index `gsi1`.

@@ -4,7 +4,7 @@ use chrono::{SecondsFormat, Utc};
 use rollcall::extension_key;
 use rollcall::ids::TenantId;
 use rollcall::store::{Store, StoreError};
-use rollcall::table::{self, ExtensionKeyItem, TenantItem};
+use rollcall::table::{self, AdminRole, AdministratorItem, ExtensionKeyItem, TenantItem};
 
 /// A tenant created for local use, with the only copy of its extension key.
 pub struct SeededTenant {
@@ -20,6 +20,8 @@ pub struct TenantSettings {
     /// Company domains; each is canonicalised (IDNA, lowercase) before it is stored.
     pub company_domains: Vec<String>,
     pub include_subdomains: bool,
+    /// The first administrator, with the owner role.
+    pub owner_email: String,
 }
 
 impl Default for TenantSettings {
@@ -29,6 +31,7 @@ impl Default for TenantSettings {
             auto_licensing: true,
             company_domains: vec!["example.com".to_owned()],
             include_subdomains: false,
+            owner_email: "owner@example.com".to_owned(),
         }
     }
 }
@@ -61,6 +64,20 @@ pub async fn seed_tenant(
             company_domains,
             include_subdomains: settings.include_subdomains,
             inactivity_days: table::DEFAULT_INACTIVITY_DAYS,
+            owner_count: 1,
+        })
+        .await?;
+    let owner_email = rollcall::email::canonical_email(&settings.owner_email).map_err(|error| {
+        StoreError::Invalid(format!("owner email {:?} {error}", settings.owner_email))
+    })?;
+    store
+        .put(&AdministratorItem {
+            pk: table::tenant_pk(tenant_id),
+            sk: table::administrator_sk(owner_email.as_str()),
+            email: owner_email.to_string(),
+            role: AdminRole::Owner,
+            created_at: now.clone(),
+            invited_by: None,
         })
         .await?;
 

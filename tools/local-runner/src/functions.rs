@@ -83,6 +83,16 @@ impl Registry for RollcallFunctions {
                     })
                 })))
             }
+            "AdminApiFunction" => {
+                let api = Arc::new(admin_api::AdminApi::new(
+                    clients,
+                    admin_api::Config::from_lookup(environment)?,
+                ));
+                Ok(Handler::Http(Arc::new(move |request| {
+                    let api = Arc::clone(&api);
+                    Box::pin(async move { api.handle(request).await })
+                })))
+            }
             other => Err(format!(
                 "the local runner has no handler for function {other}; add it to RollcallFunctions"
             )

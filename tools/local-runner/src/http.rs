@@ -92,7 +92,10 @@ async fn serve_route(
     let claims = match &route.authorizer {
         None => None,
         Some(_) => {
-            let authorization = parts.headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+            let authorization = parts
+                .headers
+                .get(http::header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok());
             match state.jwt.verify(authorization) {
                 Some(claims) => Some(claims),
                 None => return gateway_message(StatusCode::UNAUTHORIZED, "Unauthorized"),

@@ -23,7 +23,10 @@ impl Default for LocalJwt {
         let secret: [u8; 32] = rand::random();
         let encoding = EncodingKey::from_secret(&secret).expect("a 32-byte HMAC key is valid");
         let decoding = DecodingKey::from_secret(&secret).expect("a 32-byte HMAC key is valid");
-        Self { encoding: encoding.into(), decoding: decoding.into() }
+        Self {
+            encoding: encoding.into(),
+            decoding: decoding.into(),
+        }
     }
 }
 
@@ -34,13 +37,15 @@ impl std::fmt::Debug for LocalJwt {
 }
 
 impl LocalJwt {
-    /// Mints a token for administrator `subject` of `tenant_id`, valid for `lifetime_seconds`.
-    pub fn mint(&self, tenant_id: &str, subject: &str, lifetime_seconds: i64) -> String {
+    /// Mints a token for the administrator with `email` in `tenant_id`, valid for
+    /// `lifetime_seconds`.
+    pub fn mint(&self, tenant_id: &str, email: &str, lifetime_seconds: i64) -> String {
         let now = chrono::Utc::now().timestamp();
         let claims = json!({
             "iss": LOCAL_ISSUER,
             "aud": LOCAL_AUDIENCE,
-            "sub": subject,
+            "sub": email,
+            "email": email,
             "tenant_id": tenant_id,
             "iat": now,
             "exp": now + lifetime_seconds,
@@ -51,12 +56,19 @@ impl LocalJwt {
 
     /// Returns the claims of a valid token as API Gateway passes them: every value a string.
     pub fn verify(&self, authorization: Option<&str>) -> Option<Map<String, Value>> {
-        let token = authorization?.strip_prefix("Bearer ").or_else(|| authorization?.strip_prefix("bearer "))?;
+        let token = authorization?
+            .strip_prefix("Bearer ")
+            .or_else(|| authorization?.strip_prefix("bearer "))?;
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_issuer(&[LOCAL_ISSUER]);
         validation.set_audience(&[LOCAL_AUDIENCE]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        let data = jsonwebtoken::decode::<BTreeMap<String, Value>>(token.trim(), &self.decoding, &validation).ok()?;
+        let data = jsonwebtoken::decode::<BTreeMap<String, Value>>(
+            token.trim(),
+            &self.decoding,
+            &validation,
+        )
+        .ok()?;
         Some(
             data.claims
                 .into_iter()
@@ -80,7 +92,9 @@ mod tests {
     fn minted_token_verifies() {
         let jwt = LocalJwt::default();
         let token = jwt.mint("acme", "admin-1", 60);
-        let claims = jwt.verify(Some(&format!("Bearer {token}"))).expect("valid token");
+        let claims = jwt
+            .verify(Some(&format!("Bearer {token}")))
+            .expect("valid token");
         assert_eq!(claims["tenant_id"], "acme");
         assert_eq!(claims["sub"], "admin-1");
     }
@@ -91,7 +105,13 @@ mod tests {
         let other = LocalJwt::default();
         let expired = jwt.mint("acme", "admin-1", -120);
         let foreign = other.mint("acme", "admin-1", 60);
-        for header in [None, Some("Bearer".to_owned()), Some("Bearer x.y.z".to_owned()), Some(format!("Bearer {expired}")), Some(format!("Bearer {foreign}"))] {
+        for header in [
+            None,
+            Some("Bearer".to_owned()),
+            Some("Bearer x.y.z".to_owned()),
+            Some(format!("Bearer {expired}")),
+            Some(format!("Bearer {foreign}")),
+        ] {
             assert!(jwt.verify(header.as_deref()).is_none(), "{header:?}");
         }
     }

@@ -183,8 +183,8 @@ impl Runner {
     }
 
     /// Mints an administrator token that this runner's JWT authorizer accepts.
-    pub fn admin_token(&self, tenant_id: &str, administrator_id: &str, lifetime_seconds: i64) -> String {
-        self.jwt.mint(tenant_id, administrator_id, lifetime_seconds)
+    pub fn admin_token(&self, tenant_id: &str, email: &str, lifetime_seconds: i64) -> String {
+        self.jwt.mint(tenant_id, email, lifetime_seconds)
     }
 
     pub fn http_addr(&self) -> SocketAddr {

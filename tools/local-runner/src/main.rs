@@ -81,6 +81,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             tenant.extension_key,
             body_path.display()
         );
+        let token = runner.admin_token("demo", "owner@example.com", 12 * 3_600);
+        println!("Admin API token for owner@example.com (valid 12 hours):");
+        println!(
+            "  curl -s {}/v1/admin/employees -H 'Authorization: Bearer {token}'",
+            runner.url()
+        );
     }
     println!(
         "Fire a schedule now: curl -X POST {}/_local/schedules/<FunctionLogicalId>",

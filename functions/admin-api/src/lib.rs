@@ -1,0 +1,142 @@
+//! The admin console's API under `/v1/admin`. The HTTP API's JWT authorizer verifies the token;
+//! this function reads the tenant and administrator from its claims, checks the role, and
+//! dispatches on the route key API Gateway matched.
+
+mod administrators;
+mod auth;
+mod employees;
+mod http;
+mod keys;
+mod settings;
+
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response};
+use rollcall::aws::Clients;
+use rollcall::config::{ConfigError, Lookup, required};
+use rollcall::problem::Problem;
+use rollcall::store::Store;
+use rollcall::table::LicenceState;
+use tracing::info;
+
+pub use crate::http::MAX_BULK_IDS;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub table_name: String,
+}
+
+impl Config {
+    pub fn from_lookup(lookup: &dyn Lookup) -> Result<Self, ConfigError> {
+        Ok(Self {
+            table_name: required(lookup, "TABLE_NAME")?,
+        })
+    }
+}
+
+/// The admin API's state, built once per Lambda instance.
+#[derive(Debug, Clone)]
+pub struct AdminApi {
+    store: Store,
+}
+
+impl AdminApi {
+    pub fn new(clients: &Clients, config: Config) -> Self {
+        Self {
+            store: Store::new(clients.dynamodb.clone(), config.table_name),
+        }
+    }
+
+    /// Handles one request; every outcome, errors included, is an HTTP response.
+    pub async fn handle(&self, request: Request) -> Response<Body> {
+        let route_key = match request.request_context_ref() {
+            Some(RequestContext::ApiGatewayV2(context)) => {
+                context.route_key.clone().unwrap_or_default()
+            }
+            _ => String::new(),
+        };
+        let response = match self.dispatch(&route_key, &request).await {
+            Ok(response) => response,
+            Err(problem) => http::problem_response(&problem),
+        };
+        info!(
+            route_key,
+            status = response.status().as_u16(),
+            "admin request handled"
+        );
+        response
+    }
+
+    async fn dispatch(
+        &self,
+        route_key: &str,
+        request: &Request,
+    ) -> Result<Response<Body>, Problem> {
+        let store = &self.store;
+        let admin = auth::administrator(store, request).await?;
+        match route_key {
+            "GET /v1/admin/employees" => employees::list(store, &admin, request).await,
+            "POST /v1/admin/employees" => employees::add(store, &admin, request).await,
+            "GET /v1/admin/employees/{employee_id}" => {
+                employees::detail(store, &admin, request).await
+            }
+            "PUT /v1/admin/employees/{employee_id}/licence" => {
+                employees::set_licence(store, &admin, request, LicenceState::Licensed).await
+            }
+            "DELETE /v1/admin/employees/{employee_id}/licence" => {
+                employees::set_licence(store, &admin, request, LicenceState::Unlicensed).await
+            }
+            "PUT /v1/admin/employees/{employee_id}/hidden" => {
+                employees::set_hidden(store, &admin, request, true).await
+            }
+            "DELETE /v1/admin/employees/{employee_id}/hidden" => {
+                employees::set_hidden(store, &admin, request, false).await
+            }
+            "POST /v1/admin/licences" => employees::bulk_licences(store, &admin, request).await,
+            "POST /v1/admin/employees/hidden" => {
+                employees::bulk_hidden(store, &admin, request).await
+            }
+            "GET /v1/admin/settings" => settings::get(store, &admin).await,
+            "PATCH /v1/admin/settings" => settings::update(store, &admin, request).await,
+            "GET /v1/admin/extension-keys" => keys::list(store, &admin).await,
+            "POST /v1/admin/extension-keys" => keys::create(store, &admin, request).await,
+            "DELETE /v1/admin/extension-keys/{key_id}" => {
+                keys::revoke(store, &admin, request).await
+            }
+            "GET /v1/admin/administrators" => administrators::list(store, &admin).await,
+            "POST /v1/admin/administrators" => administrators::invite(store, &admin, request).await,
+            "PATCH /v1/admin/administrators/{email}" => {
+                administrators::change_role(store, &admin, request).await
+            }
+            "DELETE /v1/admin/administrators/{email}" => {
+                administrators::remove(store, &admin, request).await
+            }
+            other => Err(Problem::new(
+                404,
+                "Not Found",
+                format!("no admin route {other:?}"),
+            )),
+        }
+    }
+}
+
+/// The route keys this function serves, as the template declares them.
+pub const ROUTES: &[&str] = &[
+    "GET /v1/admin/employees",
+    "POST /v1/admin/employees",
+    "GET /v1/admin/employees/{employee_id}",
+    "PUT /v1/admin/employees/{employee_id}/licence",
+    "DELETE /v1/admin/employees/{employee_id}/licence",
+    "PUT /v1/admin/employees/{employee_id}/hidden",
+    "DELETE /v1/admin/employees/{employee_id}/hidden",
+    "POST /v1/admin/licences",
+    "POST /v1/admin/employees/hidden",
+    "GET /v1/admin/settings",
+    "PATCH /v1/admin/settings",
+    "GET /v1/admin/extension-keys",
+    "POST /v1/admin/extension-keys",
+    "DELETE /v1/admin/extension-keys/{key_id}",
+    "GET /v1/admin/administrators",
+    "POST /v1/admin/administrators",
+    "PATCH /v1/admin/administrators/{email}",
+    "DELETE /v1/admin/administrators/{email}",
+];
