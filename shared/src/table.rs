@@ -15,6 +15,8 @@
 //! | email owner (one employee per email) | `EMAIL#<canonical email>` |
 //! | processed identity observation | `OBSERVATION#<observation id>` |
 //! | administrator | `ADMIN#<canonical email>` |
+//! | group | `GROUP#<group id>` |
+//! | group name (one group per name) | `GROUPNAME#<lowercase name>` |
 //!
 //! Index `gsi2` lists employees by licence state in name order (`gsi2pk` is the licence
 //! partition, `gsi2sk = <lowercase name or email>#<employee id>`).
@@ -257,6 +259,43 @@ pub fn sort_name(name: Option<&str>, email: &str) -> String {
 
 pub fn administrator_sk(email: &str) -> String {
     format!("ADMIN#{email}")
+}
+
+pub fn group_sk(group_id: &str) -> String {
+    format!("GROUP#{group_id}")
+}
+
+pub fn group_name_sk(name: &str) -> String {
+    format!("GROUPNAME#{}", name.to_lowercase())
+}
+
+/// Whether a group was made in the console or synced from an identity provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupKind {
+    Custom,
+    Directory,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupItem {
+    pub pk: String,
+    pub sk: String,
+    pub group_id: String,
+    pub name: String,
+    pub kind: GroupKind,
+    pub created_at: String,
+}
+
+/// The item that makes a group name unique in a tenant, ignoring case. Its sort key orders
+/// groups by name, which serves type-ahead search.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupNameItem {
+    pub pk: String,
+    pub sk: String,
+    pub group_id: String,
+    pub name: String,
+    pub kind: GroupKind,
 }
 
 /// What an administrator may do. Read-only administrators can only read.

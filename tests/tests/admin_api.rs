@@ -133,6 +133,18 @@ async fn tokens_and_roles_checked() {
             "/v1/admin/employees/hidden",
             json!({"hidden": true, "employee_ids": ["e-1"]}),
         ),
+        (Method::POST, "/v1/admin/groups", json!({"name": "Sales"})),
+        (
+            Method::PATCH,
+            "/v1/admin/groups/g-1",
+            json!({"name": "Sales"}),
+        ),
+        (Method::DELETE, "/v1/admin/groups/g-1", json!({})),
+        (
+            Method::POST,
+            "/v1/admin/group-memberships",
+            json!({"action": "add", "group_ids": ["g-1"], "employee_ids": ["e-1"]}),
+        ),
         (
             Method::PATCH,
             "/v1/admin/settings",
@@ -202,6 +214,10 @@ async fn other_tenant_unreachable() {
         .post("/v1/admin/extension-keys", json!({"name": "globex key"}))
         .await;
     let their_key = key["key_id"].as_str().unwrap().to_owned();
+    let (_, their_group) = globex
+        .post("/v1/admin/groups", json!({"name": "Globex Team"}))
+        .await;
+    let their_group = their_group["group_id"].as_str().unwrap().to_owned();
 
     // A token naming globex but held by acme's owner: the administrator item decides.
     let crossed = Admin::new(&runner, "globex", "owner@example.com");
@@ -235,6 +251,16 @@ async fn other_tenant_unreachable() {
         (
             Method::DELETE,
             format!("/v1/admin/extension-keys/{their_key}"),
+            None,
+        ),
+        (
+            Method::PATCH,
+            format!("/v1/admin/groups/{their_group}"),
+            Some(json!({"name": "Renamed"})),
+        ),
+        (
+            Method::DELETE,
+            format!("/v1/admin/groups/{their_group}"),
             None,
         ),
         (
@@ -273,6 +299,16 @@ async fn other_tenant_unreachable() {
         json!([]),
         "acme lists none of globex's employees"
     );
+    let (status, memberships) = acme
+        .post(
+            "/v1/admin/group-memberships",
+            json!({"action": "add", "group_ids": [their_group], "employee_ids": [theirs]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{memberships}");
+    assert_eq!(memberships["field"], "group_ids");
+    let (_, groups) = acme.get("/v1/admin/groups").await;
+    assert_eq!(groups["groups"], json!([]));
     let (_, keys) = acme.get("/v1/admin/extension-keys").await;
     assert_eq!(
         keys["extension_keys"].as_array().unwrap().len(),
@@ -916,6 +952,122 @@ async fn administrators_keep_an_owner() {
         owner.get("/v1/admin/employees").await.0,
         StatusCode::FORBIDDEN,
         "a removed administrator loses access at once"
+    );
+    runner.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn groups_and_memberships() {
+    let stack = TestStack::create().await;
+    stack.seed_tenant("acme").await;
+    let runner = stack.start_runner().await;
+    let owner = Admin::new(&runner, "acme", "owner@example.com");
+    let ada = owner.add_employee("Ada", "ada@example.com").await;
+    let bob = owner.add_employee("Bob", "bob@example.com").await;
+    let cy = owner.add_employee("Cy", "cy@example.com").await;
+
+    let mut group_ids = Vec::new();
+    for name in ["Engineering", "Sales", "Security Champions"] {
+        let (status, group) = owner.post("/v1/admin/groups", json!({"name": name})).await;
+        assert_eq!(status, StatusCode::CREATED, "{group}");
+        assert_eq!(group["kind"], "custom");
+        group_ids.push(group["group_id"].as_str().unwrap().to_owned());
+    }
+    let (status, duplicate) = owner
+        .post("/v1/admin/groups", json!({"name": "  sales "}))
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::CONFLICT,
+        "names are unique ignoring case"
+    );
+    assert_eq!(duplicate["group_id"], group_ids[1].as_str());
+    assert_eq!(
+        owner.post("/v1/admin/groups", json!({"name": ""})).await.1["field"],
+        "name"
+    );
+
+    let (_, typeahead) = owner.get("/v1/admin/groups?prefix=S").await;
+    let names: Vec<&str> = typeahead["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, vec!["Sales", "Security Champions"]);
+
+    // One employee into many groups, then many employees into one group.
+    let both =
+        json!({"action": "add", "group_ids": [group_ids[0], group_ids[2]], "employee_ids": [ada]});
+    let (status, one_to_many) = owner.post("/v1/admin/group-memberships", both).await;
+    assert_eq!(status, StatusCode::OK, "{one_to_many}");
+    let many = json!({"action": "add", "group_ids": [group_ids[0]], "employee_ids": [bob, cy, "missing-employee"]});
+    let (_, many_to_one) = owner.post("/v1/admin/group-memberships", many).await;
+    assert_eq!(many_to_one["changed"].as_array().unwrap().len(), 2);
+    assert_eq!(many_to_one["not_found"], json!(["missing-employee"]));
+
+    let (_, engineering) = owner
+        .get(&format!("/v1/admin/employees?group={}", group_ids[0]))
+        .await;
+    assert_eq!(engineering["employees"].as_array().unwrap().len(), 3);
+    let (_, champions) = owner
+        .get(&format!("/v1/admin/employees?group={}", group_ids[2]))
+        .await;
+    assert_eq!(champions["employees"].as_array().unwrap().len(), 1);
+    let (_, detail) = owner.get(&format!("/v1/admin/employees/{ada}")).await;
+    assert_eq!(detail["groups"].as_array().unwrap().len(), 2);
+
+    let remove = json!({"action": "remove", "group_ids": [group_ids[0]], "employee_ids": [bob]});
+    let (_, removed) = owner.post("/v1/admin/group-memberships", remove).await;
+    assert_eq!(removed["changed"], json!([bob]));
+    let (_, engineering) = owner
+        .get(&format!("/v1/admin/employees?group={}", group_ids[0]))
+        .await;
+    assert_eq!(engineering["employees"].as_array().unwrap().len(), 2);
+
+    let rename_path = format!("/v1/admin/groups/{}", group_ids[1]);
+    let (status, renamed) = owner
+        .call(
+            Method::PATCH,
+            &rename_path,
+            Some(json!({"name": "Revenue"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{renamed}");
+    assert_eq!(renamed["name"], "Revenue");
+    let (status, _) = owner
+        .call(
+            Method::PATCH,
+            &rename_path,
+            Some(json!({"name": "engineering"})),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::CONFLICT,
+        "a rename cannot take another group's name"
+    );
+    let (_, after_rename) = owner.get("/v1/admin/groups?prefix=s").await;
+    assert_eq!(
+        after_rename["groups"].as_array().unwrap().len(),
+        1,
+        "the old name is free again"
+    );
+
+    let delete_path = format!("/v1/admin/groups/{}", group_ids[2]);
+    assert_eq!(
+        owner.call(Method::DELETE, &delete_path, None).await.0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        owner.call(Method::DELETE, &delete_path, None).await.0,
+        StatusCode::NOT_FOUND
+    );
+    let (_, detail) = owner.get(&format!("/v1/admin/employees/{ada}")).await;
+    assert_eq!(
+        detail["groups"].as_array().unwrap().len(),
+        1,
+        "a deleted group no longer shows"
     );
     runner.stop().await;
 }

@@ -6,7 +6,7 @@ use rollcall::email::canonical_email;
 use rollcall::problem::Problem;
 use rollcall::store::{EmployeeQuery, EmployeeSort, LicenceResult, Store, TransactError};
 use rollcall::table::{
-    self, EmployeeItem, LicenceState, NewEmployee, ProfileItem, TenantItem, source,
+    self, EmployeeItem, GroupItem, LicenceState, NewEmployee, ProfileItem, TenantItem, source,
 };
 use rollcall::telemetry::storage_time;
 use serde::{Deserialize, Serialize};
@@ -155,8 +155,22 @@ pub async fn detail(
         .filter_map(|item| serde_dynamo::from_item(item).ok())
         .collect();
 
+    let group_keys: Vec<(String, String)> = employee
+        .groups
+        .iter()
+        .map(|id| (tenant_pk.clone(), table::group_sk(id)))
+        .collect();
+    let groups: Vec<GroupItem> = store
+        .get_items(&group_keys)
+        .await
+        .map_err(internal)?
+        .into_values()
+        .filter_map(|item| serde_dynamo::from_item(item).ok())
+        .collect();
+
     let body = json!({
         "employee": EmployeeSummary::from(&employee),
+        "groups": groups.iter().map(|g| json!({"group_id": g.group_id, "name": g.name, "kind": g.kind})).collect::<Vec<_>>(),
         "emails": employee.emails,
         "browsers": browsers.iter().map(|b| json!({
             "install_id": b.install_id, "browser": b.browser, "browser_version": b.browser_version,

@@ -5,6 +5,7 @@
 mod administrators;
 mod auth;
 mod employees;
+mod groups;
 mod http;
 mod keys;
 mod settings;
@@ -95,6 +96,11 @@ impl AdminApi {
             "POST /v1/admin/employees/hidden" => {
                 employees::bulk_hidden(store, &admin, request).await
             }
+            "GET /v1/admin/groups" => groups::list(store, &admin, request).await,
+            "POST /v1/admin/groups" => groups::create(store, &admin, request).await,
+            "PATCH /v1/admin/groups/{group_id}" => groups::rename(store, &admin, request).await,
+            "DELETE /v1/admin/groups/{group_id}" => groups::remove(store, &admin, request).await,
+            "POST /v1/admin/group-memberships" => groups::memberships(store, &admin, request).await,
             "GET /v1/admin/settings" => settings::get(store, &admin).await,
             "PATCH /v1/admin/settings" => settings::update(store, &admin, request).await,
             "GET /v1/admin/extension-keys" => keys::list(store, &admin).await,
@@ -130,6 +136,11 @@ pub const ROUTES: &[&str] = &[
     "DELETE /v1/admin/employees/{employee_id}/hidden",
     "POST /v1/admin/licences",
     "POST /v1/admin/employees/hidden",
+    "GET /v1/admin/groups",
+    "POST /v1/admin/groups",
+    "PATCH /v1/admin/groups/{group_id}",
+    "DELETE /v1/admin/groups/{group_id}",
+    "POST /v1/admin/group-memberships",
     "GET /v1/admin/settings",
     "PATCH /v1/admin/settings",
     "GET /v1/admin/extension-keys",

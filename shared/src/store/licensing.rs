@@ -142,6 +142,20 @@ impl Store {
         Ok(TransactWriteItem::builder().put(put).build())
     }
 
+    /// Returns a put of `item` that replaces any item with its key.
+    pub fn put_replace<T: serde::Serialize>(
+        &self,
+        item: &T,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let item = serde_dynamo::to_item(item).map_err(StoreError::Encode)?;
+        let put = Put::builder()
+            .table_name(&self.table_name)
+            .set_item(Some(item))
+            .build()
+            .expect("table and item are set");
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
     /// Returns a put of a key-only marker item that expires at `expires_at_epoch`.
     pub fn put_marker(&self, key: &Key, expires_at_epoch: i64) -> TransactWriteItem {
         let mut item = super::key_attributes(key);
