@@ -44,7 +44,7 @@ impl AwsError {
                 service_error.err().code().unwrap_or("unknown").to_owned()
             }
             SdkError::TimeoutError(_) => "timeout".to_owned(),
-            SdkError::DispatchFailure(_) => "dispatch".to_owned(),
+            SdkError::DispatchFailure(_) => format!("dispatch failure ({})", root_cause(&error)),
             SdkError::ResponseError(_) => "response".to_owned(),
             _ => "construction".to_owned(),
         };
@@ -80,4 +80,14 @@ impl AwsError {
     pub fn is_conditional_check_failed(&self) -> bool {
         self.code == "ConditionalCheckFailedException"
     }
+}
+
+/// Returns the innermost error's message, such as "Connection refused (os error 111)", which
+/// says more than the SDK's outer "dispatch failure".
+fn root_cause(error: &(dyn StdError + 'static)) -> String {
+    let mut current = error;
+    while let Some(source) = current.source() {
+        current = source;
+    }
+    current.to_string()
 }

@@ -19,6 +19,8 @@ pub struct Credential {
 pub enum AuthError {
     #[error("no bearer token in the Authorization header")]
     Missing,
+    #[error("the Authorization header uses a scheme other than Bearer")]
+    Scheme,
     #[error("the extension key is malformed, unknown, revoked or wrong")]
     Invalid,
     #[error("extension key lookup failed: {0}")]
@@ -32,6 +34,11 @@ impl AuthError {
                 401,
                 "Unauthorized",
                 "send the extension key as 'Authorization: Bearer <key>'",
+            ),
+            Self::Scheme => Problem::new(
+                401,
+                "Unauthorized",
+                "use the Bearer scheme: 'Authorization: Bearer <key>'",
             ),
             Self::Invalid => Problem::new(401, "Unauthorized", "the extension key is not valid"),
             Self::Store(source) => {
@@ -50,9 +57,9 @@ impl AuthError {
 pub async fn authenticate(store: &Store, headers: &HeaderMap) -> Result<Credential, AuthError> {
     let header = headers.get(AUTHORIZATION).ok_or(AuthError::Missing)?;
     let header = header.to_str().map_err(|_| AuthError::Invalid)?;
-    let (scheme, token) = header.trim().split_once(' ').ok_or(AuthError::Invalid)?;
+    let (scheme, token) = header.trim().split_once(' ').ok_or(AuthError::Scheme)?;
     if !scheme.eq_ignore_ascii_case("bearer") {
-        return Err(AuthError::Invalid);
+        return Err(AuthError::Scheme);
     }
 
     let presented = extension_key::parse(token.trim()).ok_or(AuthError::Invalid)?;

@@ -54,16 +54,26 @@ impl Ingest {
     /// to the runtime, so a bad request can never become a Lambda failure.
     pub async fn handle(&self, request: Request) -> Response<Body> {
         let request_id = request_id(&request);
-        let response = self
-            .process(&request)
-            .await
-            .unwrap_or_else(|problem| problem_response(&problem));
-        info!(
-            request_id,
-            status = response.status().as_u16(),
-            "telemetry request handled"
-        );
-        response
+        match self.process(&request).await {
+            Ok(response) => {
+                info!(
+                    request_id,
+                    status = response.status().as_u16(),
+                    "telemetry request handled"
+                );
+                response
+            }
+            Err(problem) => {
+                // The detail never contains the key or the body, only what was wrong with them.
+                info!(
+                    request_id,
+                    status = problem.status,
+                    reason = problem.detail,
+                    "telemetry request rejected"
+                );
+                problem_response(&problem)
+            }
+        }
     }
 
     async fn process(&self, request: &Request) -> Result<Response<Body>, Problem> {

@@ -70,10 +70,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .await?;
         println!("Demo tenant: {}", tenant.tenant_id);
         println!("Extension key (shown once): {}", tenant.extension_key);
-        let body_path = std::path::Path::new(".local/demo-telemetry.json");
         std::fs::create_dir_all(".local")?;
+        let body_path = std::fs::canonicalize(".local")?.join("demo-telemetry.json");
         let body = demo::example_body(chrono::Utc::now());
-        std::fs::write(body_path, serde_json::to_string_pretty(&body)?)?;
+        std::fs::write(&body_path, serde_json::to_string_pretty(&body)?)?;
         println!("Send telemetry (a body with fresh event times; rerun scripts/run for new ids):");
         println!(
             "  curl -i {}/v1/telemetry -H 'Authorization: Bearer {}' -H 'Content-Type: application/json' --data-binary @{}",
@@ -94,7 +94,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     println!("Press Ctrl-C to stop.");
 
-    tokio::signal::ctrl_c().await?;
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        result = tokio::signal::ctrl_c() => result?,
+        _ = terminate.recv() => {}
+    }
     runner.stop().await;
     Ok(())
 }
