@@ -8,9 +8,14 @@ happen: it serialises conflicting transactions and rejects the loser with Transa
 DynamoDB request gives moto the same guarantee. Other services, such as SQS long polling,
 keep running concurrently.
 
+It also serves `GET /rollcall-local/ses/sent-messages`: the emails SES accepted, as JSON, read
+from moto's SES backend (moto's documented internal API). Tests read the mails they caused
+there; `/moto-api/data.json` has them too but serialises every model of every service.
+
 Usage: python scripts/moto_server.py HOST PORT
 """
 
+import json
 import os
 import sys
 import threading
@@ -28,6 +33,8 @@ class SerialisedDynamoDB:
         self.app = app
 
     def __call__(self, environ, start_response):
+        if environ.get("PATH_INFO") == "/rollcall-local/ses/sent-messages":
+            return sent_messages(start_response)
         if not environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
             return self.app(environ, start_response)
         with DYNAMODB_LOCK:
@@ -37,6 +44,27 @@ class SerialisedDynamoDB:
             finally:
                 if hasattr(body, "close"):
                     body.close()
+
+
+def sent_messages(start_response):
+    """Returns every email moto's SES accepted, in every account and region."""
+    from moto.ses.models import ses_backends
+
+    messages = []
+    for account in ses_backends.values():
+        for backend in account.values():
+            for message in backend.sent_messages:
+                messages.append(
+                    {
+                        "source": getattr(message, "source", None),
+                        "destinations": getattr(message, "destinations", None),
+                        "subject": getattr(message, "subject", None),
+                        "body": getattr(message, "body", None),
+                    }
+                )
+    body = json.dumps(messages).encode()
+    start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+    return [body]
 
 
 def main() -> None:

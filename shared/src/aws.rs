@@ -27,9 +27,11 @@ pub async fn local_sdk_config(endpoint_url: &str) -> SdkConfig {
 }
 
 /// The AWS clients the functions use, built once at cold start. Each function takes only the
-/// clients it calls; tests can build them with extra interceptors.
+/// clients it calls; tests can build them with extra interceptors. A function that needs
+/// another service (the mailer's SES) builds its client from `sdk`.
 #[derive(Debug, Clone)]
 pub struct Clients {
+    pub sdk: SdkConfig,
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub sqs: aws_sdk_sqs::Client,
 }
@@ -37,6 +39,7 @@ pub struct Clients {
 impl Clients {
     pub fn new(sdk: &SdkConfig) -> Self {
         Self {
+            sdk: sdk.clone(),
             dynamodb: aws_sdk_dynamodb::Client::new(sdk),
             sqs: aws_sdk_sqs::Client::new(sdk),
         }

@@ -69,3 +69,30 @@ impl IdentityObservation {
         Ok(message)
     }
 }
+
+pub const MAIL_MESSAGE_VERSION: u32 = 1;
+
+/// An email for the mailer function to send.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MailMessage {
+    pub version: u32,
+    /// The same on every delivery, so the mailer sends each mail once.
+    pub mail_id: String,
+    pub tenant_id: TenantId,
+    pub to: Email,
+    pub subject: String,
+    pub text: String,
+}
+
+impl MailMessage {
+    pub fn from_body(body: &str) -> Result<Self, EnvelopeError> {
+        let message: Self = serde_json::from_str(body)?;
+        if message.version != MAIL_MESSAGE_VERSION {
+            return Err(EnvelopeError::UnsupportedVersion {
+                found: message.version,
+                expected: MAIL_MESSAGE_VERSION,
+            });
+        }
+        Ok(message)
+    }
+}

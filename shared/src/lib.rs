@@ -4,6 +4,7 @@
 pub mod aws;
 pub mod config;
 pub mod email;
+pub mod enrolment;
 pub mod envelope;
 pub mod error;
 pub mod extension_key;

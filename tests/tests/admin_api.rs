@@ -133,6 +133,11 @@ async fn tokens_and_roles_checked() {
             "/v1/admin/employees/hidden",
             json!({"hidden": true, "employee_ids": ["e-1"]}),
         ),
+        (
+            Method::POST,
+            "/v1/admin/employees/e-1/enrolment-email",
+            json!({}),
+        ),
         (Method::POST, "/v1/admin/groups", json!({"name": "Sales"})),
         (
             Method::PATCH,
@@ -261,6 +266,11 @@ async fn other_tenant_unreachable() {
         (
             Method::DELETE,
             format!("/v1/admin/groups/{their_group}"),
+            None,
+        ),
+        (
+            Method::POST,
+            format!("/v1/admin/employees/{theirs}/enrolment-email"),
             None,
         ),
         (

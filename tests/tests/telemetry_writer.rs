@@ -315,7 +315,14 @@ async fn batch_writes_once_per_item() {
             .build(),
     );
     let config = Config::from_lookup(&stack.environment("TelemetryWriterFunction")).unwrap();
-    let writer = Writer::new(&Clients { dynamodb, sqs }, config);
+    let writer = Writer::new(
+        &Clients {
+            sdk: stack.sdk.clone(),
+            dynamodb,
+            sqs,
+        },
+        config,
+    );
     let arn = queue_arn(&stack);
 
     // Ten messages from one profile, all logging in to the same two apps as one account.

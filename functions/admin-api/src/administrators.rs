@@ -12,10 +12,11 @@ use rollcall::table::{self, AdminRole, AdministratorItem};
 use rollcall::telemetry::storage_time;
 use serde::Deserialize;
 use serde_json::json;
-use tracing::info;
+use tracing::{error, info};
 
 use crate::auth::Administrator;
 use crate::http::{bad_request, internal, json, json_body, no_content, not_found, path_parameter};
+use crate::mail::Outbox;
 
 fn administrator_body(item: &AdministratorItem) -> serde_json::Value {
     json!({ "email": item.email, "role": item.role, "created_at": item.created_at, "invited_by": item.invited_by })
@@ -48,6 +49,7 @@ struct Invitation {
 /// provider), so no company-domain check applies.
 pub async fn invite(
     store: &Store,
+    outbox: &Outbox,
     admin: &Administrator,
     request: &Request,
 ) -> Result<Response<Body>, Problem> {
@@ -80,9 +82,16 @@ pub async fn invite(
         }
         Err(error) => return Err(transaction_problem(error)),
     }
-    // NOTE: the invitation email is not sent yet; the mail queue and mailer function are not built.
     info!(tenant_id = %admin.tenant_id, role = ?body.role, "administrator invited");
-    Ok(json(StatusCode::CREATED, &administrator_body(&item)))
+    let mut response = administrator_body(&item);
+    let queued = outbox
+        .send_invitation(&admin.tenant_id, &email, &admin.email)
+        .await;
+    if let Err(error) = &queued {
+        error!(tenant_id = %admin.tenant_id, error = %error, "invitation email not queued");
+    }
+    response["invitation_email_queued"] = json!(queued.is_ok());
+    Ok(json(StatusCode::CREATED, &response))
 }
 
 #[derive(Deserialize)]

@@ -17,6 +17,7 @@ use crate::http::{
     MAX_BULK_IDS, bad_request, internal, json, json_body, not_found, path_parameter,
     query_parameter,
 };
+use crate::mail::Outbox;
 
 const DEFAULT_PAGE_SIZE: usize = 50;
 const MAX_PAGE_SIZE: usize = 200;
@@ -191,15 +192,20 @@ pub async fn detail(
 struct AddEmployee {
     name: String,
     email: String,
+    /// Also email the employee a self-enrolment link.
+    #[serde(default)]
+    send_enrolment_email: bool,
 }
 
 pub async fn add(
     store: &Store,
+    outbox: &Outbox,
     admin: &Administrator,
     request: &Request,
 ) -> Result<Response<Body>, Problem> {
     admin.require_write()?;
     let body: AddEmployee = json_body(request)?;
+    let send_enrolment_email = body.send_enrolment_email;
     let name = body.name.trim();
     if name.is_empty()
         || name.chars().count() > MAX_NAME_CHARS
@@ -226,8 +232,19 @@ pub async fn add(
     });
     let items = store.put_new_employee(&employee).map_err(internal)?;
     match store.transact(items).await {
-        Ok(()) => Ok(json(StatusCode::CREATED, &EmployeeSummary::from(&employee))),
-        // Items: 0 employee, 1 email owner.
+        Ok(()) => {
+            let mut body = json!(EmployeeSummary::from(&employee));
+            if send_enrolment_email {
+                let queued = outbox
+                    .send_enrolment(store, &admin.tenant_id, &employee.employee_id, &email)
+                    .await;
+                if let Err(error) = &queued {
+                    tracing::error!(employee_id = employee.employee_id, error = %error, "enrolment email not queued");
+                }
+                body["enrolment_email_queued"] = json!(queued.is_ok());
+            }
+            Ok(json(StatusCode::CREATED, &body))
+        } // Items: 0 employee, 1 email owner.
         Err(error) if error.condition_failed(1) => Err(Problem::new(
             409,
             "Conflict",
@@ -241,6 +258,46 @@ pub async fn add(
             format!("the employee could not be created: {error}; retry later"),
         )),
     }
+}
+
+/// Emails a new self-enrolment link to an employee. Earlier links stay valid until they expire
+/// or are used.
+pub async fn resend_enrolment(
+    store: &Store,
+    outbox: &Outbox,
+    admin: &Administrator,
+    request: &Request,
+) -> Result<Response<Body>, Problem> {
+    admin.require_write()?;
+    let employee_id = employee_id(request)?;
+
+    let employee = store
+        .employee(&admin.tenant_id, &employee_id)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| not_found("employee"))?;
+    let email = canonical_email(&employee.primary_email).map_err(|_| {
+        Problem::new(
+            500,
+            "Internal Server Error",
+            "the employee's stored email is not valid",
+        )
+    })?;
+    let expires = outbox
+        .send_enrolment(store, &admin.tenant_id, &employee_id, &email)
+        .await
+        .map_err(|error| {
+            tracing::error!(employee_id, error = %error, "enrolment email not queued");
+            Problem::new(
+                503,
+                "Service Unavailable",
+                "the enrolment email could not be queued; retry later",
+            )
+        })?;
+    Ok(json(
+        StatusCode::ACCEPTED,
+        &json!({ "employee_id": employee_id, "link_expires_at": expires.to_rfc3339() }),
+    ))
 }
 
 pub async fn set_licence(

@@ -8,6 +8,7 @@ mod employees;
 mod groups;
 mod http;
 mod keys;
+mod mail;
 mod settings;
 
 use lambda_http::request::RequestContext;
@@ -24,12 +25,18 @@ pub use crate::http::MAX_BULK_IDS;
 #[derive(Debug, Clone)]
 pub struct Config {
     pub table_name: String,
+    pub mail_queue_url: String,
+    pub enrolment_link_base: String,
+    pub console_url: String,
 }
 
 impl Config {
     pub fn from_lookup(lookup: &dyn Lookup) -> Result<Self, ConfigError> {
         Ok(Self {
             table_name: required(lookup, "TABLE_NAME")?,
+            mail_queue_url: required(lookup, "MAIL_QUEUE_URL")?,
+            enrolment_link_base: required(lookup, "ENROLMENT_LINK_BASE")?,
+            console_url: required(lookup, "CONSOLE_URL")?,
         })
     }
 }
@@ -38,12 +45,20 @@ impl Config {
 #[derive(Debug, Clone)]
 pub struct AdminApi {
     store: Store,
+    outbox: mail::Outbox,
 }
 
 impl AdminApi {
     pub fn new(clients: &Clients, config: Config) -> Self {
+        let outbox = mail::Outbox {
+            sqs: clients.sqs.clone(),
+            queue_url: config.mail_queue_url,
+            enrolment_link_base: config.enrolment_link_base,
+            console_url: config.console_url,
+        };
         Self {
             store: Store::new(clients.dynamodb.clone(), config.table_name),
+            outbox,
         }
     }
 
@@ -76,7 +91,12 @@ impl AdminApi {
         let admin = auth::administrator(store, request).await?;
         match route_key {
             "GET /v1/admin/employees" => employees::list(store, &admin, request).await,
-            "POST /v1/admin/employees" => employees::add(store, &admin, request).await,
+            "POST /v1/admin/employees" => {
+                employees::add(store, &self.outbox, &admin, request).await
+            }
+            "POST /v1/admin/employees/{employee_id}/enrolment-email" => {
+                employees::resend_enrolment(store, &self.outbox, &admin, request).await
+            }
             "GET /v1/admin/employees/{employee_id}" => {
                 employees::detail(store, &admin, request).await
             }
@@ -109,7 +129,9 @@ impl AdminApi {
                 keys::revoke(store, &admin, request).await
             }
             "GET /v1/admin/administrators" => administrators::list(store, &admin).await,
-            "POST /v1/admin/administrators" => administrators::invite(store, &admin, request).await,
+            "POST /v1/admin/administrators" => {
+                administrators::invite(store, &self.outbox, &admin, request).await
+            }
             "PATCH /v1/admin/administrators/{email}" => {
                 administrators::change_role(store, &admin, request).await
             }
@@ -130,6 +152,7 @@ pub const ROUTES: &[&str] = &[
     "GET /v1/admin/employees",
     "POST /v1/admin/employees",
     "GET /v1/admin/employees/{employee_id}",
+    "POST /v1/admin/employees/{employee_id}/enrolment-email",
     "PUT /v1/admin/employees/{employee_id}/licence",
     "DELETE /v1/admin/employees/{employee_id}/licence",
     "PUT /v1/admin/employees/{employee_id}/hidden",

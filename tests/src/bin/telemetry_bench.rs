@@ -62,6 +62,7 @@ const APPS: [(&str, &str); 30] = [
 
 fn counted_clients(sdk: &aws_config::SdkConfig, counter: &RequestCounter) -> Clients {
     Clients {
+        sdk: sdk.clone(),
         dynamodb: aws_sdk_dynamodb::Client::from_conf(
             aws_sdk_dynamodb::config::Builder::from(sdk)
                 .interceptor(counter.clone())

@@ -93,6 +93,29 @@ impl Registry for RollcallFunctions {
                     Box::pin(async move { api.handle(request).await })
                 })))
             }
+            "EnrolFunction" => {
+                let enrol = Arc::new(enrol::Enrol::new(
+                    clients,
+                    enrol::Config::from_lookup(environment)?,
+                ));
+                Ok(Handler::Http(Arc::new(move |request| {
+                    let enrol = Arc::clone(&enrol);
+                    Box::pin(async move { enrol.handle(request).await })
+                })))
+            }
+            "MailerFunction" => {
+                let mailer = Arc::new(mailer::Mailer::new(
+                    clients,
+                    mailer::Config::from_lookup(environment)?,
+                ));
+                Ok(Handler::Sqs(Arc::new(move |event| {
+                    let mailer = Arc::clone(&mailer);
+                    Box::pin(async move {
+                        let response = mailer.handle(event).await?;
+                        Ok(serde_json::to_value(response)?)
+                    })
+                })))
+            }
             other => Err(format!(
                 "the local runner has no handler for function {other}; add it to RollcallFunctions"
             )

@@ -85,6 +85,21 @@ impl Stack {
                     .map_err(|e| AwsError::sqs("SetQueueAttributes", e))?;
             }
         }
+
+        // SES only sends from verified identities; moto verifies one when it is created.
+        let ses = aws_sdk_sesv2::Client::new(sdk);
+        for (logical_id, properties) in &template.email_identities {
+            let identity = properties
+                .get("EmailIdentity")
+                .and_then(reference)
+                .ok_or_else(|| template_error(logical_id, "EmailIdentity is missing"))?;
+            let identity = stack.resolve(&identity)?;
+            ses.create_email_identity()
+                .email_identity(&identity)
+                .send()
+                .await
+                .map_err(|e| AwsError::new("SES", "CreateEmailIdentity", e))?;
+        }
         Ok(stack)
     }
 

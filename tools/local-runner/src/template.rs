@@ -45,6 +45,8 @@ pub struct Template {
     pub functions: BTreeMap<String, Function>,
     pub tables: BTreeMap<String, Value>,
     pub queues: BTreeMap<String, Value>,
+    /// SES email identities (`AWS::SES::EmailIdentity`), by logical id.
+    pub email_identities: BTreeMap<String, Value>,
 }
 
 #[derive(Debug, Clone)]
@@ -110,6 +112,7 @@ impl Template {
             functions: BTreeMap::new(),
             tables: BTreeMap::new(),
             queues: BTreeMap::new(),
+            email_identities: BTreeMap::new(),
         };
         let Some(Value::Mapping(resources)) = root.get("Resources") else {
             return Err(invalid(
@@ -133,6 +136,9 @@ impl Template {
                 }
                 Some("AWS::SQS::Queue") => {
                     template.queues.insert(name, properties);
+                }
+                Some("AWS::SES::EmailIdentity") => {
+                    template.email_identities.insert(name, properties);
                 }
                 _ => {}
             }

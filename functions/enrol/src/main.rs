@@ -1,0 +1,17 @@
+use enrol::{Config, Enrol};
+use lambda_http::{Error, Request, service_fn};
+use rollcall::config::ProcessEnv;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    rollcall::logging::init_tracing();
+    let config = Config::from_lookup(&ProcessEnv)?;
+    let sdk = rollcall::aws::load_sdk_config().await;
+    let enrol = Enrol::new(&rollcall::aws::Clients::new(&sdk), config);
+
+    let enrol = &enrol;
+    lambda_http::run(service_fn(move |request: Request| async move {
+        Ok::<_, Error>(enrol.handle(request).await)
+    }))
+    .await
+}
