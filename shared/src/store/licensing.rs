@@ -11,7 +11,7 @@ use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 
-use super::{Key, Store, StoreError};
+use super::{Key, Store, StoreError, decode};
 use crate::error::AwsError;
 use crate::table::{self, EmailOwnerItem, EmployeeItem, LicenceState};
 
@@ -345,14 +345,7 @@ impl Store {
                 .await
                 .map_err(|e| AwsError::dynamodb("Query", e))?;
             for item in output.items.unwrap_or_default() {
-                let sk = match item.get(table::SK) {
-                    Some(AttributeValue::S(sk)) => sk.clone(),
-                    _ => String::new(),
-                };
-                employees.push(
-                    serde_dynamo::from_item(item)
-                        .map_err(|source| StoreError::Decode { sk, source })?,
-                );
+                employees.push(decode(item)?);
             }
             start_key = output.last_evaluated_key;
             if start_key.is_none() {

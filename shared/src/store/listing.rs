@@ -13,7 +13,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 
-use super::{Store, StoreError};
+use super::{Store, StoreError, decode};
 use crate::error::AwsError;
 use crate::ids::TenantId;
 use crate::table::{self, EmployeeItem, LicenceState};
@@ -212,14 +212,7 @@ impl Store {
                 .await
                 .map_err(|e| AwsError::dynamodb("Query", e))?;
             for item in output.items.unwrap_or_default() {
-                let sk = match item.get(table::SK) {
-                    Some(AttributeValue::S(sk)) => sk.clone(),
-                    _ => String::new(),
-                };
-                employees.push(
-                    serde_dynamo::from_item(item)
-                        .map_err(|source| StoreError::Decode { sk, source })?,
-                );
+                employees.push(decode(item)?);
             }
             start_key = output.last_evaluated_key;
             if start_key.is_none() {

@@ -304,14 +304,7 @@ impl Store {
                 .await
                 .map_err(|e| AwsError::dynamodb("Query", e))?;
             for item in output.items.unwrap_or_default() {
-                let sk = match item.get(table::SK) {
-                    Some(AttributeValue::S(sk)) => sk.clone(),
-                    _ => String::new(),
-                };
-                accounts.push(
-                    serde_dynamo::from_item(item)
-                        .map_err(|source| StoreError::Decode { sk, source })?,
-                );
+                accounts.push(decode(item)?);
             }
             start_key = output.last_evaluated_key;
             if start_key.is_none() {
@@ -319,6 +312,17 @@ impl Store {
             }
         }
     }
+}
+
+/// Decodes an item, naming its sort key if it does not fit `T`.
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(
+    item: HashMap<String, AttributeValue>,
+) -> Result<T, StoreError> {
+    let sk = match item.get(table::SK) {
+        Some(AttributeValue::S(sk)) => sk.clone(),
+        _ => String::new(),
+    };
+    serde_dynamo::from_item(item).map_err(|source| StoreError::Decode { sk, source })
 }
 
 fn key_attributes((pk, sk): &Key) -> HashMap<String, AttributeValue> {
