@@ -132,7 +132,7 @@ pub struct TenantItem {
     pub owner_count: u32,
 }
 
-/// Whether an employee holds a licence.
+/// The licence state of an employee.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LicenceState {
@@ -149,12 +149,12 @@ impl LicenceState {
     }
 }
 
-/// Where an employee record comes from. The record stays while any source remains.
+/// Sources of an employee record. The record stays while any source remains.
 pub mod source {
     pub const EXTENSION: &str = "extension";
     pub const MANUAL: &str = "manual";
 
-    /// The source value of an identity-provider integration.
+    /// Returns the source value of an identity-provider integration.
     pub fn integration(integration_id: &str) -> String {
         format!("integration:{integration_id}")
     }
@@ -206,7 +206,7 @@ pub struct EmployeeItem {
     pub groups: Vec<String>,
 }
 
-/// What a new employee record starts with.
+/// The initial values of a new employee record.
 pub struct NewEmployee<'a> {
     pub tenant_id: &'a TenantId,
     pub employee_id: String,
@@ -298,7 +298,7 @@ pub struct GroupNameItem {
     pub kind: GroupKind,
 }
 
-/// What an administrator may do. Read-only administrators can only read.
+/// An administrator's permission level. Read-only administrators can only read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AdminRole {

@@ -1,5 +1,5 @@
-//! The admin console's API under `/v1/admin`. The HTTP API's JWT authorizer verifies the token;
-//! this function reads the tenant and administrator from its claims, checks the role, and
+//! The admin console's API under `/v1/admin`. The HTTP API's JWT authorizer verifies the token.
+//! This function reads the tenant and administrator from its claims, checks the role, and
 //! dispatches on the route key API Gateway matched.
 
 mod administrators;

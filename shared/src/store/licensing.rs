@@ -15,7 +15,8 @@ use super::{Key, Store, StoreError, decode};
 use crate::error::AwsError;
 use crate::table::{self, EmailOwnerItem, EmployeeItem, LicenceState};
 
-/// Why a transaction was cancelled, per item, in request order (`None` for items that passed).
+/// A failed transaction: the cancellation reason of each item, in request order (`None` for
+/// items that passed).
 #[derive(Debug, thiserror::Error)]
 pub enum TransactError {
     #[error("transaction cancelled: {reasons:?}")]

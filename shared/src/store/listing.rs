@@ -3,7 +3,7 @@
 //! Each licence state is a partition of indexes `gsi1` (first-seen order) and `gsi2` (name
 //! order). A list of one state reads one partition; a list of every employee merges the two
 //! partitions in sort order. Filters (hidden, group, name or email prefix) are DynamoDB filter
-//! expressions, so a page may take several reads; the cursor is the key of the last employee
+//! expressions, so a page may take several reads. The cursor is the key of the last employee
 //! returned in each partition.
 
 use std::collections::HashMap;
@@ -49,7 +49,7 @@ pub struct EmployeePage {
 #[error("the cursor is not valid for this list")]
 pub struct InvalidCursor;
 
-/// Where each partition stands: `None` before the first read, `Some(None)` when exhausted.
+/// The read position in each partition: absent before the first read, `None` when exhausted.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct Cursor {
     positions: HashMap<String, Option<HashMap<String, String>>>,
@@ -238,7 +238,7 @@ fn sort_key(employee: &EmployeeItem, sort: EmployeeSort) -> &str {
     }
 }
 
-/// The exclusive start key that resumes an index query after `employee`.
+/// Returns the exclusive start key that resumes an index query after `employee`.
 fn index_key(employee: &EmployeeItem, sort: EmployeeSort) -> HashMap<String, String> {
     let (pk_name, sk_name, index_pk, index_sk) = match sort {
         EmployeeSort::FirstSeen => (

@@ -3,7 +3,7 @@
 //! SQS delivers out of order and more than once, so `first_seen` may only move back, `last_seen`
 //! may only move forward, and attributes that describe the latest state are written only by the
 //! newest report. Sets are merged with `ADD`, which is idempotent. The common case (a report
-//! newer than what is stored) is one conditional `UpdateItem`; a late report costs a consistent
+//! newer than what is stored) is one conditional `UpdateItem`. A late report costs a consistent
 //! read and a second conditional write.
 
 use std::collections::HashMap;

@@ -1,7 +1,7 @@
 //! Stands in for the HTTP API's JWT authorizer. API Gateway validates the bearer token (issuer,
 //! audience, expiry, signature) and passes its claims to the function in
-//! `requestContext.authorizer.jwt.claims`; locally the runner does the same with a signing key
-//! of its own, so the function sees identical requests in both places.
+//! `requestContext.authorizer.jwt.claims`. Locally the runner does the same with a signing key
+//! of its own, so the function receives identical requests in both places.
 
 use std::collections::BTreeMap;
 

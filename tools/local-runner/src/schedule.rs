@@ -105,7 +105,7 @@ impl ScheduledFunction {
     }
 }
 
-/// The EventBridge "Scheduled Event" a rule delivers to its target.
+/// Builds the EventBridge "Scheduled Event" a rule delivers to its target.
 fn scheduled_event(rule: &str) -> Value {
     json!({
         "version": "0",

@@ -33,7 +33,7 @@ fn template_error(resource: &str, reason: impl Into<String>) -> StackError {
     }
 }
 
-/// What was created for one template.
+/// The resources created for one template.
 #[derive(Debug, Clone, Default)]
 pub struct Stack {
     pub prefix: String,
