@@ -42,9 +42,19 @@ pub struct Enrol {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Redemption {
+struct RedeemRequest {
     token: String,
     install_id: String,
+}
+
+/// What one redemption attempt writes.
+#[derive(Clone, Copy)]
+struct Redemption<'a> {
+    tenant_id: &'a rollcall::ids::TenantId,
+    link: &'a EnrolmentItem,
+    employee: &'a EmployeeItem,
+    install_id: &'a str,
+    key: &'a extension_key::NewExtensionKey,
 }
 
 impl Enrol {
@@ -69,7 +79,7 @@ impl Enrol {
     }
 
     async fn redeem(&self, request: &Request) -> Result<Response<Body>, Problem> {
-        let body: Redemption = serde_json::from_slice(request.body().as_ref()).map_err(|e| {
+        let body: RedeemRequest = serde_json::from_slice(request.body().as_ref()).map_err(|e| {
             Problem::new(
                 400,
                 "Bad Request",
@@ -132,10 +142,14 @@ impl Enrol {
 
             let key = extension_key::generate(&presented.tenant_id);
             let licence = employee.licence_state == LicenceState::Unlicensed;
-            match self
-                .transact(&link, &employee, &body.install_id, &key, licence)
-                .await
-            {
+            let redemption = Redemption {
+                tenant_id: &presented.tenant_id,
+                link: &link,
+                employee: &employee,
+                install_id: &body.install_id,
+                key: &key,
+            };
+            match self.transact(&redemption, licence).await {
                 Ok(()) => return Ok(success(&presented.tenant_id, &employee, true, &key.token)),
                 // Items: 0 link, 1 employee, 2 seat when licensing.
                 Err(error) if error.condition_failed(0) => {
@@ -148,7 +162,7 @@ impl Enrol {
                 Err(error)
                     if licence && error.condition_failed(2) && !error.condition_failed(1) =>
                 {
-                    self.transact(&link, &employee, &body.install_id, &key, false)
+                    self.transact(&redemption, false)
                         .await
                         .map_err(transaction_problem)?;
                     return Ok(success(&presented.tenant_id, &employee, false, &key.token));
@@ -166,12 +180,16 @@ impl Enrol {
 
     async fn transact(
         &self,
-        link: &EnrolmentItem,
-        employee: &EmployeeItem,
-        install_id: &str,
-        key: &extension_key::NewExtensionKey,
+        redemption: &Redemption<'_>,
         licence: bool,
     ) -> Result<(), TransactError> {
+        let Redemption {
+            tenant_id,
+            link,
+            employee,
+            install_id,
+            key,
+        } = *redemption;
         let now = storage_time(Utc::now());
         let use_link = Update::builder()
             .table_name(self.store.table_name())
@@ -187,8 +205,6 @@ impl Enrol {
             .build()
             .expect("table, key and expression are set");
 
-        let tenant_id = rollcall::ids::TenantId::parse(employee.pk.trim_start_matches("TENANT#"))
-            .expect("stored tenant ids are valid");
         let mut change = EmployeeChange {
             add_install_ids: vec![install_id.to_owned()],
             ..Default::default()
@@ -199,7 +215,7 @@ impl Enrol {
         if licence {
             change.licence = Some((LicenceState::Licensed, now.clone()));
             change.licence_gsi1_pk =
-                Some(table::licence_gsi1_pk(&tenant_id, LicenceState::Licensed));
+                Some(table::licence_gsi1_pk(tenant_id, LicenceState::Licensed));
         }
 
         let mut items = vec![
@@ -216,7 +232,7 @@ impl Enrol {
         let key_item = ExtensionKeyItem {
             pk: employee.pk.clone(),
             sk: table::extension_key_sk(&key.key_id),
-            tenant_id,
+            tenant_id: tenant_id.clone(),
             key_id: key.key_id.clone(),
             name: format!("self-enrolment of {install_id}"),
             secret_sha256: key.secret_sha256.clone(),
