@@ -51,9 +51,9 @@ pub struct Directory {
 }
 
 impl Directory {
-    /// Generates `size` users in `domain`, deterministically from `seed`: every 25th is an
+    /// Generates `size` users in `domain`, deterministically from `seed`. Every 25th is an
     /// administrator, every 40th suspended, every 97th archived, every 53rd deprovisioned, every
-    /// 31st a guest and every 45th without a mailbox; a third lack MFA.
+    /// 31st a guest and every 45th without a mailbox. A third lack MFA.
     pub fn generate(domain: &str, size: usize, seed: u64) -> Self {
         const GIVEN: [&str; 12] = [
             "Ada", "Grace", "Alan", "Linus", "Margaret", "Ken", "Barbara", "Dennis", "Frances",

@@ -27,8 +27,8 @@ fn identity_error(status: StatusCode, error: &str, description: &str) -> Respons
     (status, axum::Json(json!({"error": error, "error_description": description, "error_codes": [], "timestamp": chrono::Utc::now().to_rfc3339()}))).into_response()
 }
 
-/// Answers a fault in Microsoft's formats. Page and delta token faults only apply to requests
-/// that carry such a token; `None` lets the request through.
+/// Builds the response for a fault in Microsoft's formats. Returns `None` for faults of other
+/// providers, which let the request through.
 fn fault_response(kind: FaultKind) -> Option<Response> {
     let response = match kind {
         FaultKind::Throttle { retry_after } => {

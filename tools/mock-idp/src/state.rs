@@ -36,7 +36,7 @@ impl Default for Credentials {
     }
 }
 
-/// A fault the next `count` requests to `endpoint` receive instead of their answer.
+/// A fault the next `count` requests to `endpoint` receive instead of their normal response.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Fault {
     /// `microsoft.token`, `microsoft.users`, `microsoft.users_delta`, `okta.token`,
@@ -66,9 +66,9 @@ pub enum FaultKind {
     ExpiredPageToken,
     /// Graph's 410 for an expired delta token.
     ExpiredDeltaToken,
-    /// The token endpoint answers `invalid_grant`.
+    /// The token endpoint returns `invalid_grant`.
     InvalidGrant,
-    /// The token endpoint answers `unauthorized_client`.
+    /// The token endpoint returns `unauthorized_client`.
     UnauthorizedClient,
 }
 
@@ -103,8 +103,8 @@ impl MockState {
         self.record_where(endpoint, |_| true)
     }
 
-    /// Counts a request and takes the first fault queued for `endpoint` that `applies` to it;
-    /// a fault that does not apply (a page-token fault on a first page) stays queued.
+    /// Counts a request and takes the first fault queued for `endpoint` that `applies` to it.
+    /// A fault that does not apply (a page-token fault on a first page) stays queued.
     pub fn record_where(
         &mut self,
         endpoint: &str,
