@@ -382,6 +382,26 @@ async fn manual_add_validates() {
             StatusCode::BAD_REQUEST,
             "licence",
         ),
+        (
+            json!({"name": 42, "email": "e@example.com"}),
+            StatusCode::BAD_REQUEST,
+            "name",
+        ),
+        (
+            json!({"name": "F", "email": 5}),
+            StatusCode::BAD_REQUEST,
+            "email",
+        ),
+        (
+            json!({"name": null, "email": "g@example.com"}),
+            StatusCode::BAD_REQUEST,
+            "name",
+        ),
+        (
+            json!({"name": "H", "email": "h@example.com", "send_enrolment_email": "yes"}),
+            StatusCode::BAD_REQUEST,
+            "send_enrolment_email",
+        ),
     ];
     for (body, expected, field) in cases {
         let (status, problem) = owner.post("/v1/admin/employees", body.clone()).await;
@@ -508,6 +528,13 @@ async fn licences_respect_seats() {
         )
         .await;
     assert_eq!(too_many.1["field"], "employee_ids");
+    let wrong_type = owner
+        .post(
+            "/v1/admin/licences",
+            json!({"action": "assign", "employee_ids": "abc"}),
+        )
+        .await;
+    assert_eq!(wrong_type.1["field"], "employee_ids");
     runner.stop().await;
 }
 

@@ -66,15 +66,27 @@ pub fn json_body<T: DeserializeOwned>(request: &Request) -> Result<T, Problem> {
             "send the body as application/json",
         ));
     }
-    serde_json::from_slice(bytes).map_err(|error| {
-        let field = error
-            .to_string()
-            .split('`')
-            .nth(1)
-            .unwrap_or("(body)")
-            .to_owned();
-        bad_request(&field, format!("the body is not valid: {error}"))
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+        let field = field_of(&error);
+        bad_request(&field, format!("the body is not valid: {}", error.inner()))
     })
+}
+
+/// Names the field a body error is about: the path to the failing value. A missing field's
+/// path is the enclosing object, so its name comes from serde's message.
+fn field_of(error: &serde_path_to_error::Error<serde_json::Error>) -> String {
+    let path = error.path().to_string();
+    let message = error.inner().to_string();
+    let missing = message
+        .strip_prefix("missing field")
+        .and_then(|rest| rest.split('`').nth(1));
+    match (missing, path.as_str()) {
+        (Some(field), "." | "") => field.to_owned(),
+        (Some(field), path) => format!("{path}.{field}"),
+        (None, "." | "") => "(body)".to_owned(),
+        (None, path) => path.to_owned(),
+    }
 }
 
 pub fn query_parameter(request: &Request, name: &str) -> Option<String> {

@@ -100,5 +100,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         _ = terminate.recv() => {}
     }
     runner.stop().await;
+    tracing::info!("local runner stopped");
     Ok(())
 }
