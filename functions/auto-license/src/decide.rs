@@ -22,7 +22,7 @@ pub enum Eligibility {
     ForeignDomain,
 }
 
-/// What processing an observation did.
+/// The result of processing an observation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     /// The same observation was processed before.
@@ -46,7 +46,7 @@ pub enum KeptReason {
     NotEligible(Eligibility),
 }
 
-/// Why an attempt must be repeated.
+/// The reason an attempt must be repeated.
 enum Retry {
     /// The email owner or the employee changed since it was read.
     Reread,

@@ -38,65 +38,6 @@ impl TransactError {
 }
 
 impl Store {
-    /// Reads several items by key with strongly consistent reads, in batches of 100.
-    pub async fn get_items(
-        &self,
-        keys: &[Key],
-    ) -> Result<HashMap<Key, HashMap<String, AttributeValue>>, StoreError> {
-        let mut found = HashMap::new();
-        let mut unique: Vec<&Key> = keys.iter().collect();
-        unique.sort();
-        unique.dedup();
-
-        for chunk in unique.chunks(super::BATCH_GET_LIMIT) {
-            let mut pending = aws_sdk_dynamodb::types::KeysAndAttributes::builder()
-                .set_keys(Some(
-                    chunk.iter().map(|key| super::key_attributes(key)).collect(),
-                ))
-                .consistent_read(true)
-                .build()
-                .expect("keys are set");
-            for attempt in 0..super::BATCH_ATTEMPTS {
-                let output = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.table_name, pending.clone())
-                    .send()
-                    .await
-                    .map_err(|e| AwsError::dynamodb("BatchGetItem", e))?;
-                for item in output
-                    .responses
-                    .unwrap_or_default()
-                    .remove(&self.table_name)
-                    .unwrap_or_default()
-                {
-                    if let (Some(AttributeValue::S(pk)), Some(AttributeValue::S(sk))) =
-                        (item.get(table::PK), item.get(table::SK))
-                    {
-                        found.insert((pk.clone(), sk.clone()), item);
-                    }
-                }
-                match output
-                    .unprocessed_keys
-                    .unwrap_or_default()
-                    .remove(&self.table_name)
-                {
-                    Some(rest) if !rest.keys.is_empty() => {
-                        if attempt + 1 == super::BATCH_ATTEMPTS {
-                            return Err(StoreError::Unprocessed {
-                                remaining: rest.keys.len(),
-                            });
-                        }
-                        pending = rest;
-                        tokio::time::sleep(super::backoff(attempt)).await;
-                    }
-                    _ => break,
-                }
-            }
-        }
-        Ok(found)
-    }
-
     /// Runs a write transaction, reporting per-item cancellation reasons.
     pub async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), TransactError> {
         let result = self

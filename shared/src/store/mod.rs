@@ -146,18 +146,40 @@ impl Store {
 
     /// Returns which of `keys` exist, reading only their key attributes.
     pub async fn existing_keys(&self, keys: &[Key]) -> Result<HashSet<Key>, StoreError> {
-        let mut found = HashSet::new();
-        let unique: Vec<&Key> = keys.iter().collect::<HashSet<_>>().into_iter().collect();
+        Ok(self.batch_get(keys, true).await?.into_keys().collect())
+    }
+
+    /// Reads several items by key with strongly consistent reads.
+    pub async fn get_items(
+        &self,
+        keys: &[Key],
+    ) -> Result<HashMap<Key, HashMap<String, AttributeValue>>, StoreError> {
+        self.batch_get(keys, false).await
+    }
+
+    /// Reads items with `BatchGetItem`, 100 keys a call, retrying unprocessed keys with backoff.
+    /// With `keys_only`, only the key attributes are read.
+    async fn batch_get(
+        &self,
+        keys: &[Key],
+        keys_only: bool,
+    ) -> Result<HashMap<Key, HashMap<String, AttributeValue>>, StoreError> {
+        let mut found = HashMap::new();
+        let mut unique: Vec<&Key> = keys.iter().collect();
+        unique.sort();
+        unique.dedup();
 
         for chunk in unique.chunks(BATCH_GET_LIMIT) {
-            let mut pending = KeysAndAttributes::builder()
+            let mut request = KeysAndAttributes::builder()
                 .set_keys(Some(chunk.iter().map(|key| key_attributes(key)).collect()))
-                .projection_expression("#pk, #sk")
-                .expression_attribute_names("#pk", table::PK)
-                .expression_attribute_names("#sk", table::SK)
-                .consistent_read(true)
-                .build()
-                .expect("keys are set");
+                .consistent_read(true);
+            if keys_only {
+                request = request
+                    .projection_expression("#pk, #sk")
+                    .expression_attribute_names("#pk", table::PK)
+                    .expression_attribute_names("#sk", table::SK);
+            }
+            let mut pending = request.build().expect("keys are set");
 
             for attempt in 0..BATCH_ATTEMPTS {
                 let output = self
@@ -176,7 +198,7 @@ impl Store {
                     if let (Some(AttributeValue::S(pk)), Some(AttributeValue::S(sk))) =
                         (item.get(table::PK), item.get(table::SK))
                     {
-                        found.insert((pk.clone(), sk.clone()));
+                        found.insert((pk.clone(), sk.clone()), item);
                     }
                 }
                 match output

@@ -12,7 +12,7 @@ use serde_json::{Map, Value, json};
 
 use crate::Shared;
 use crate::directory::User;
-use crate::state::{FaultKind, MockState};
+use crate::state::FaultKind;
 
 /// Graph's page size limit for `/users`.
 const MAX_TOP: usize = 999;
@@ -118,14 +118,6 @@ pub async fn token(
     axum::Json(json!({"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": token})).into_response()
 }
 
-fn authorised(state: &MockState, headers: &HeaderMap) -> bool {
-    headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .is_some_and(|token| state.tokens.contains(token))
-}
-
 /// Renders a user with the properties named in `$select` (Graph returns only those; without
 /// `$select` it returns its default set, which lacks `accountEnabled` and `userType`).
 fn render(user: &User, domain: &str, select: Option<&[String]>) -> Value {
@@ -181,13 +173,13 @@ fn render(user: &User, domain: &str, select: Option<&[String]>) -> Value {
         "userPrincipalName",
         "mail",
     ];
-    let wanted: Vec<&str> = match select {
+    let selected: Vec<&str> = match select {
         Some(fields) => fields.iter().map(String::as_str).collect(),
         None => DEFAULT.to_vec(),
     };
     Value::Object(
         all.into_iter()
-            .filter(|(k, _)| wanted.contains(&k.as_str()))
+            .filter(|(k, _)| selected.contains(&k.as_str()))
             .collect(),
     )
 }
@@ -213,7 +205,7 @@ pub async fn users(
     let fault = state.record_where("microsoft.users", |kind| {
         *kind != FaultKind::ExpiredPageToken || skip_token.is_some()
     });
-    if !authorised(&state, &headers) {
+    if !state.authorised(&headers) {
         return graph_error(
             StatusCode::UNAUTHORIZED,
             "InvalidAuthenticationToken",
@@ -284,7 +276,7 @@ pub async fn users_delta(
     let fault = state.record_where("microsoft.users_delta", |kind| {
         *kind != FaultKind::ExpiredDeltaToken || delta_token.is_some()
     });
-    if !authorised(&state, &headers) {
+    if !state.authorised(&headers) {
         return graph_error(
             StatusCode::UNAUTHORIZED,
             "InvalidAuthenticationToken",

@@ -105,12 +105,7 @@ pub async fn users(
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };
     let fault = state.record("okta.users");
-    let authorised = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .is_some_and(|token| state.tokens.contains(token));
-    if !authorised {
+    if !state.authorised(&headers) {
         return okta_error(
             StatusCode::UNAUTHORIZED,
             "E0000011",

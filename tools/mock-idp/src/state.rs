@@ -124,6 +124,15 @@ impl MockState {
         Some(kind)
     }
 
+    /// Returns whether the request carries a bearer token this mock issued.
+    pub fn authorised(&self, headers: &axum::http::HeaderMap) -> bool {
+        headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .is_some_and(|token| self.tokens.contains(token))
+    }
+
     pub fn issue_token(&mut self) -> String {
         let token: [u8; 24] = rand::random();
         let token =
