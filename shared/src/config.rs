@@ -2,7 +2,7 @@
 //!
 //! In Lambda the values come from environment variables that the SAM template sets. The local
 //! runner resolves the same variables from the same template and passes them through
-//! [`Lookup`], so a function sees identical settings in both places.
+//! [`Lookup`], so a function gets identical settings in both places.
 
 /// A source of configuration values by name.
 pub trait Lookup {

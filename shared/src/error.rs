@@ -83,7 +83,7 @@ impl AwsError {
 }
 
 /// Returns the innermost error's message, such as "Connection refused (os error 111)", which
-/// says more than the SDK's outer "dispatch failure".
+/// is more specific than the SDK's outer "dispatch failure".
 fn root_cause(error: &(dyn StdError + 'static)) -> String {
     let mut current = error;
     while let Some(source) = current.source() {

@@ -130,7 +130,7 @@ impl FieldError {
     }
 }
 
-/// Why a body was rejected as a whole.
+/// The reason a body was rejected as a whole.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PayloadError {
     #[error("body is not valid JSON: {0}")]

@@ -54,7 +54,7 @@ pub enum AutoLicenseError {
     MissingMessageId(usize),
 }
 
-/// Why one observation was not processed.
+/// The reason one observation was not processed.
 #[derive(Debug, thiserror::Error)]
 pub enum ProcessError {
     #[error(transparent)]

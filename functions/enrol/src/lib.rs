@@ -47,7 +47,7 @@ struct RedeemRequest {
     install_id: String,
 }
 
-/// What one redemption attempt writes.
+/// The items one redemption attempt writes.
 #[derive(Clone, Copy)]
 struct Redemption<'a> {
     tenant_id: &'a rollcall::ids::TenantId,

@@ -28,7 +28,7 @@ pub enum EnqueueError {
     Encode(#[from] serde_json::Error),
 }
 
-/// The telemetry queue, as the ingest function sees it.
+/// The telemetry queue, as the ingest function uses it.
 #[derive(Debug, Clone)]
 pub struct QueueSender {
     client: Client,

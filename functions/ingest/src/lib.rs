@@ -1,6 +1,6 @@
 //! `POST /v1/telemetry`: a browser extension reports its profile, the work identity it found and
 //! a batch of events. The handler authenticates the extension key, validates each event, queues
-//! the valid ones on the telemetry queue and answers 202 with counts.
+//! the valid ones on the telemetry queue and returns 202 with counts.
 
 mod auth;
 mod enqueue;

@@ -21,7 +21,7 @@ pub struct Changes {
     pub duplicate_only: HashSet<String>,
 }
 
-/// The marker keys of a message's events. They depend only on the tenant, install id and
+/// Returns the marker keys of a message's events. They depend only on the tenant, install id and
 /// event id, so a retried or redelivered event always finds the same marker.
 pub fn marker_keys(message: &TelemetryMessage) -> impl Iterator<Item = Key> + '_ {
     let pk = tenant_pk(message);

@@ -84,7 +84,7 @@ impl Writer {
 
     /// Processes one SQS batch and returns the records to retry. A record is either stored,
     /// recognised as a duplicate, moved to the dead-letter queue with its reason, or listed as a
-    /// failure; none is acknowledged without one of these.
+    /// failure. None is acknowledged without one of these.
     pub async fn handle(&self, event: SqsEvent) -> Result<SqsBatchResponse, WriterError> {
         let mut failed: BTreeSet<String> = BTreeSet::new();
         let received = self.parse_records(event.records, &mut failed).await?;

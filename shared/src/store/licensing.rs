@@ -269,31 +269,21 @@ impl Store {
         tenant_id: &crate::ids::TenantId,
         state: LicenceState,
     ) -> Result<Vec<EmployeeItem>, StoreError> {
-        let mut employees = Vec::new();
-        let mut start_key = None;
-        loop {
-            let output = self
-                .client
-                .query()
-                .table_name(&self.table_name)
-                .index_name(table::GSI1)
-                .key_condition_expression("gsi1pk = :pk")
-                .expression_attribute_values(
-                    ":pk",
-                    AttributeValue::S(table::licence_gsi1_pk(tenant_id, state)),
-                )
-                .set_exclusive_start_key(start_key)
-                .send()
-                .await
-                .map_err(|e| AwsError::dynamodb("Query", e))?;
-            for item in output.items.unwrap_or_default() {
-                employees.push(decode(item)?);
-            }
-            start_key = output.last_evaluated_key;
-            if start_key.is_none() {
-                return Ok(employees);
-            }
-        }
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table_name)
+            .index_name(table::GSI1)
+            .key_condition_expression("gsi1pk = :pk")
+            .expression_attribute_values(
+                ":pk",
+                AttributeValue::S(table::licence_gsi1_pk(tenant_id, state)),
+            );
+        self.query_all_pages(query)
+            .await?
+            .into_iter()
+            .map(decode)
+            .collect()
     }
 }
 

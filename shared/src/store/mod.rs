@@ -9,6 +9,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, PutRequest, WriteRequest};
 
 use crate::error::AwsError;
@@ -274,29 +275,17 @@ impl Store {
         pk: &str,
         prefix: &str,
     ) -> Result<Vec<HashMap<String, AttributeValue>>, StoreError> {
-        let mut items = Vec::new();
-        let mut start_key = None;
-        loop {
-            let output = self
-                .client
-                .query()
-                .table_name(&self.table_name)
-                .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
-                .expression_attribute_names("#pk", table::PK)
-                .expression_attribute_names("#sk", table::SK)
-                .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
-                .expression_attribute_values(":prefix", AttributeValue::S(prefix.to_owned()))
-                .consistent_read(true)
-                .set_exclusive_start_key(start_key)
-                .send()
-                .await
-                .map_err(|e| AwsError::dynamodb("Query", e))?;
-            items.extend(output.items.unwrap_or_default());
-            start_key = output.last_evaluated_key;
-            if start_key.is_none() {
-                return Ok(items);
-            }
-        }
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table_name)
+            .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+            .expression_attribute_names("#pk", table::PK)
+            .expression_attribute_names("#sk", table::SK)
+            .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
+            .expression_attribute_values(":prefix", AttributeValue::S(prefix.to_owned()))
+            .consistent_read(true);
+        self.query_all_pages(query).await
     }
 
     /// Lists the SaaS accounts seen for an email in a tenant, through index `gsi1`.
@@ -305,32 +294,44 @@ impl Store {
         tenant_id: &TenantId,
         email: &crate::email::Email,
     ) -> Result<Vec<AccountItem>, StoreError> {
-        let mut accounts = Vec::new();
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table_name)
+            .index_name(table::GSI1)
+            .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+            .expression_attribute_names("#pk", table::GSI1_PK)
+            .expression_attribute_names("#sk", table::GSI1_SK)
+            .expression_attribute_values(
+                ":pk",
+                AttributeValue::S(table::email_gsi1_pk(tenant_id, email)),
+            )
+            .expression_attribute_values(":prefix", AttributeValue::S("ACCOUNT#".to_owned()));
+        self.query_all_pages(query)
+            .await?
+            .into_iter()
+            .map(decode)
+            .collect()
+    }
+
+    /// Runs a query to its last page and returns every item.
+    pub(crate) async fn query_all_pages(
+        &self,
+        query: QueryFluentBuilder,
+    ) -> Result<Vec<HashMap<String, AttributeValue>>, StoreError> {
+        let mut items = Vec::new();
         let mut start_key = None;
         loop {
-            let output = self
-                .client
-                .query()
-                .table_name(&self.table_name)
-                .index_name(table::GSI1)
-                .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
-                .expression_attribute_names("#pk", table::GSI1_PK)
-                .expression_attribute_names("#sk", table::GSI1_SK)
-                .expression_attribute_values(
-                    ":pk",
-                    AttributeValue::S(table::email_gsi1_pk(tenant_id, email)),
-                )
-                .expression_attribute_values(":prefix", AttributeValue::S("ACCOUNT#".to_owned()))
+            let output = query
+                .clone()
                 .set_exclusive_start_key(start_key)
                 .send()
                 .await
                 .map_err(|e| AwsError::dynamodb("Query", e))?;
-            for item in output.items.unwrap_or_default() {
-                accounts.push(decode(item)?);
-            }
+            items.extend(output.items.unwrap_or_default());
             start_key = output.last_evaluated_key;
             if start_key.is_none() {
-                return Ok(accounts);
+                return Ok(items);
             }
         }
     }

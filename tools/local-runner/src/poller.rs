@@ -78,12 +78,12 @@ impl Poller {
         let deadline = Instant::now() + Duration::from_secs(self.source.batching_window_seconds);
         let mut messages = Vec::new();
         loop {
-            let wanted = (self.source.batch_size - messages.len()).min(MAX_RECEIVE);
+            let requested = (self.source.batch_size - messages.len()).min(MAX_RECEIVE);
             let output = self
                 .client
                 .receive_message()
                 .queue_url(&self.queue.url)
-                .max_number_of_messages(wanted as i32)
+                .max_number_of_messages(requested as i32)
                 .wait_time_seconds(if messages.is_empty() { 1 } else { 0 })
                 .message_system_attribute_names(MessageSystemAttributeName::All)
                 .message_attribute_names("All")
