@@ -1,23 +1,34 @@
-//! Google's OAuth token endpoint (refresh-token grant) and the Admin SDK Directory API
-//! `users.list`.
+//! Google's Admin SDK Directory API `users.list`, with the error formats and the `fields`
+//! parameter that the other Google endpoints share. The submodules serve OAuth, the rest of the
+//! Directory API and Gmail settings.
+
+pub(crate) mod admin;
+pub(crate) mod fields;
+pub(crate) mod gmail;
+pub(crate) mod oauth;
 
 use std::collections::HashMap;
 
-use axum::extract::{Form, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use crate::Shared;
 use crate::directory::{AccountState, User};
 use crate::microsoft::{decode_offset, encode_offset};
-use crate::state::FaultKind;
+use crate::state::{FaultKind, MockState};
+use crate::{Rejection, Shared, lock};
 
 /// The Directory API's maximum `maxResults` for `users.list`.
 const MAX_RESULTS: usize = 500;
 const DEFAULT_RESULTS: usize = 100;
 
-fn google_error(status: StatusCode, reason: &str, message: &str, status_text: &str) -> Response {
+pub(crate) fn google_error(
+    status: StatusCode,
+    reason: &str,
+    message: &str,
+    status_text: &str,
+) -> Response {
     let domain = if reason.ends_with("LimitExceeded") {
         "usageLimits"
     } else {
@@ -27,7 +38,10 @@ fn google_error(status: StatusCode, reason: &str, message: &str, status_text: &s
     (status, axum::Json(body)).into_response()
 }
 
-fn fault_response(kind: FaultKind) -> Option<Response> {
+/// The customer id of the mock's Workspace account.
+pub(crate) const CUSTOMER_ID: &str = "C01abc234";
+
+pub(crate) fn fault_response(kind: FaultKind) -> Option<Response> {
     let response = match kind {
         FaultKind::GoogleForbidden { reason } => google_error(StatusCode::FORBIDDEN, &reason, "Request had insufficient authentication scopes or exceeded a limit.", "PERMISSION_DENIED"),
         FaultKind::Throttle { retry_after } => {
@@ -45,33 +59,78 @@ fn fault_response(kind: FaultKind) -> Option<Response> {
     Some(response)
 }
 
-pub async fn token(
-    State(state): State<Shared>,
-    Form(form): Form<HashMap<String, String>>,
-) -> Response {
-    let Ok(mut state) = state.lock() else {
-        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+/// Counts a Google API request, checks its bearer token and applies a queued fault.
+pub(crate) fn admit(
+    state: &mut MockState,
+    endpoint: &str,
+    headers: &HeaderMap,
+) -> Result<(), Rejection> {
+    let fault = state.record(endpoint);
+    if !state.authorised(headers) {
+        return Err(google_error(
+            StatusCode::UNAUTHORIZED,
+            "authError",
+            "Invalid Credentials",
+            "UNAUTHENTICATED",
+        )
+        .into());
+    }
+    match fault.and_then(fault_response) {
+        Some(response) => Err(response.into()),
+        None => Ok(()),
+    }
+}
+
+/// Sends `body`, trimmed to the request's `fields` parameter if it has one.
+pub(crate) fn respond(query: &HashMap<String, String>, body: Value) -> Result<Response, Rejection> {
+    let Some(spec) = query.get("fields") else {
+        return Ok(axum::Json(body).into_response());
     };
-    if let Some(response) = state.record("google.token").and_then(fault_response) {
-        return response;
+    match fields::FieldMask::parse(spec) {
+        Ok(mask) => Ok(axum::Json(mask.apply(&body)).into_response()),
+        Err(message) => Err(google_error(
+            StatusCode::BAD_REQUEST,
+            "invalidParameter",
+            &message,
+            "INVALID_ARGUMENT",
+        )
+        .into()),
     }
-    let credentials = &state.config.credentials;
-    let client_ok = form.get("client_id") == Some(&credentials.google_client_id)
-        && form.get("client_secret") == Some(&credentials.google_client_secret);
-    if !client_ok {
-        return (StatusCode::UNAUTHORIZED, axum::Json(json!({"error": "invalid_client", "error_description": "The OAuth client was not found."}))).into_response();
-    }
-    match form.get("grant_type").map(String::as_str) {
-        Some("refresh_token") if form.get("refresh_token") == Some(&credentials.google_refresh_token) => {}
-        Some("refresh_token") => {
-            return (StatusCode::BAD_REQUEST, axum::Json(json!({"error": "invalid_grant", "error_description": "Bad Request"}))).into_response();
+}
+
+/// Reads `maxResults` (1 to `max`) and `pageToken`, or returns Google's 400.
+pub(crate) fn page_bounds(
+    query: &HashMap<String, String>,
+    default: usize,
+    max: usize,
+) -> Result<(usize, usize), Rejection> {
+    let max_results = match query.get("maxResults").map(|m| m.parse::<usize>()) {
+        None => default,
+        Some(Ok(value)) if (1..=max).contains(&value) => value,
+        Some(_) => {
+            return Err(google_error(
+                StatusCode::BAD_REQUEST,
+                "invalid",
+                "Invalid value for: maxResults",
+                "INVALID_ARGUMENT",
+            )
+            .into());
         }
-        // NOTE: the authorization-code grant with PKCE and the JWT-bearer grant for domain-wide
-        // delegation are not served yet.
-        _ => return (StatusCode::BAD_REQUEST, axum::Json(json!({"error": "unsupported_grant_type", "error_description": "Invalid grant_type"}))).into_response(),
-    }
-    let token = state.issue_token();
-    axum::Json(json!({"access_token": token, "expires_in": 3599, "token_type": "Bearer", "scope": "https://www.googleapis.com/auth/admin.directory.user.readonly"})).into_response()
+    };
+    let offset = match query.get("pageToken").map(|t| decode_offset(t)) {
+        None => 0,
+        Some(Some(offset)) => offset,
+        Some(None) => {
+            return Err(google_error(
+                StatusCode::BAD_REQUEST,
+                "invalid",
+                "Invalid page token",
+                "INVALID_ARGUMENT",
+            )
+            .into());
+        }
+    };
+    Ok((offset, max_results))
 }
 
 fn render(user: &User) -> Value {
@@ -94,7 +153,7 @@ fn render(user: &User) -> Value {
         "ipWhitelisted": false,
         "emails": emails,
         "aliases": user.aliases,
-        "customerId": "C01abc234",
+        "customerId": CUSTOMER_ID,
         "orgUnitPath": "/",
         "isMailboxSetup": user.has_mailbox,
         "isEnrolledIn2Sv": user.mfa_enrolled,
@@ -107,56 +166,21 @@ pub async fn users(
     State(state): State<Shared>,
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
-) -> Response {
-    let Ok(mut state) = state.lock() else {
-        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
-    };
-    let fault = state.record("google.users");
-    if !state.authorised(&headers) {
-        return google_error(
-            StatusCode::UNAUTHORIZED,
-            "authError",
-            "Invalid Credentials",
-            "UNAUTHENTICATED",
-        );
-    }
-    if let Some(response) = fault.and_then(fault_response) {
-        return response;
-    }
+) -> Result<Response, Rejection> {
+    let mut state = lock(&state)?;
+    admit(&mut state, "google.users", &headers)?;
     if query.get("customer").map(String::as_str) != Some("my_customer")
         && !query.contains_key("domain")
     {
-        return google_error(
+        return Err(google_error(
             StatusCode::BAD_REQUEST,
             "badRequest",
             "Bad Request",
             "INVALID_ARGUMENT",
-        );
+        )
+        .into());
     }
-    let max_results = match query.get("maxResults").map(|m| m.parse::<usize>()) {
-        None => DEFAULT_RESULTS,
-        Some(Ok(max)) if (1..=MAX_RESULTS).contains(&max) => max,
-        Some(_) => {
-            return google_error(
-                StatusCode::BAD_REQUEST,
-                "invalid",
-                "Invalid value for: maxResults",
-                "INVALID_ARGUMENT",
-            );
-        }
-    };
-    let offset = match query.get("pageToken").map(|t| decode_offset(t)) {
-        None => 0,
-        Some(Some(offset)) => offset,
-        Some(None) => {
-            return google_error(
-                StatusCode::BAD_REQUEST,
-                "invalid",
-                "Invalid page token",
-                "INVALID_ARGUMENT",
-            );
-        }
-    };
+    let (offset, max_results) = page_bounds(&query, DEFAULT_RESULTS, MAX_RESULTS)?;
 
     let users = &state.directory("google").users;
     let page: Vec<Value> = users
@@ -166,8 +190,8 @@ pub async fn users(
         .map(render)
         .collect();
     let mut body = json!({"kind": "admin#directory#users", "etag": "\"directory\"", "users": page});
-    if offset + max_results < users.len() {
+    if offset.saturating_add(max_results) < users.len() {
         body["nextPageToken"] = json!(encode_offset(offset + max_results));
     }
-    axum::Json(body).into_response()
+    respond(&query, body)
 }

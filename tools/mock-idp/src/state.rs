@@ -1,14 +1,17 @@
 //! The mock's shared state: directories, issued tokens, queued faults and request counts.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
 use crate::MockConfig;
 use crate::directory::{Directory, User};
 
-/// Client credentials the token endpoints accept.
+/// Client credentials the token endpoints accept. Fields missing from a serialized form take
+/// their default.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Credentials {
     /// Microsoft: the directory (tenant) id the application was consented in.
     pub microsoft_tenant: String,
@@ -19,6 +22,15 @@ pub struct Credentials {
     pub google_client_id: String,
     pub google_client_secret: String,
     pub google_refresh_token: String,
+    /// Redirect URIs registered for the Microsoft and Google apps. A request's `redirect_uri`
+    /// must equal one of them byte for byte.
+    pub redirect_uris: Vec<String>,
+    /// Google: the service account whose JWT assertions the token endpoint accepts (`iss`).
+    pub google_service_account: String,
+    /// Google: the Workspace user the service account acts as (`sub`).
+    pub google_delegated_admin: String,
+    /// Google: the scopes a Workspace admin authorised for domain-wide delegation.
+    pub google_delegation_scopes: Vec<String>,
 }
 
 impl Default for Credentials {
@@ -32,6 +44,17 @@ impl Default for Credentials {
             google_client_id: "google-client".to_owned(),
             google_client_secret: "google-secret".to_owned(),
             google_refresh_token: "google-refresh".to_owned(),
+            redirect_uris: vec![
+                "http://127.0.0.1:3000/v1/oauth/callback/microsoft".to_owned(),
+                "http://127.0.0.1:3000/v1/oauth/callback/google".to_owned(),
+            ],
+            google_service_account: "rollcall-sync@rollcall-local.iam.gserviceaccount.com"
+                .to_owned(),
+            google_delegated_admin: "admin@fabrikam.example".to_owned(),
+            google_delegation_scopes: vec![
+                "https://www.googleapis.com/auth/admin.directory.user.readonly".to_owned(),
+                "https://www.googleapis.com/auth/gmail.settings.basic".to_owned(),
+            ],
         }
     }
 }
@@ -39,8 +62,19 @@ impl Default for Credentials {
 /// A fault the next `count` requests to `endpoint` receive instead of their normal response.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Fault {
-    /// `microsoft.token`, `microsoft.users`, `microsoft.users_delta`, `okta.token`,
-    /// `okta.users`, `google.token` or `google.users`.
+    /// The endpoint name that request counts use:
+    ///
+    /// - Microsoft: `microsoft.token`, `microsoft.admin_consent`, `microsoft.users`,
+    ///   `microsoft.users_delta`, `microsoft.groups`, `microsoft.group_members`,
+    ///   `microsoft.registration_details`, `microsoft.permission_grants`,
+    ///   `microsoft.service_principals`, `microsoft.message_rules`.
+    /// - Google: `google.authorize`, `google.token`, `google.customer`, `google.users`,
+    ///   `google.groups`, `google.members`, `google.tokens`, `google.gmail_filters`,
+    ///   `google.gmail_forwarding_addresses`.
+    /// - Okta: `okta.token`, `okta.users`, `okta.groups`, `okta.group_users`, `okta.apps`,
+    ///   `okta.app_users`, `okta.factors`.
+    ///
+    /// An endpoint consumes a fault of a kind it has no response for and responds normally.
     pub endpoint: String,
     pub kind: FaultKind,
     #[serde(default = "one")]
@@ -70,6 +104,31 @@ pub enum FaultKind {
     InvalidGrant,
     /// The token endpoint returns `unauthorized_client`.
     UnauthorizedClient,
+    /// The token endpoint returns 400 `invalid_scope` naming the requested scopes.
+    InvalidScope,
+    /// The consent endpoint redirects back with `error=access_denied`, as when the admin
+    /// declines.
+    ConsentDeclined,
+    /// Microsoft's admin consent redirects back with `error_subcode=cancel`, as when the admin
+    /// cancels. Google does not tell a cancel from a refusal, so it redirects as for
+    /// `ConsentDeclined`.
+    ConsentCancelled,
+    /// Okta's 403 `E0000006`, as for a token without the scope or admin role the call needs.
+    OktaForbidden,
+}
+
+/// A Google authorization code not yet redeemed, with what the token request must repeat.
+#[derive(Debug, Clone)]
+pub struct AuthorizationCode {
+    pub client_id: String,
+    pub redirect_uri: String,
+    /// BASE64URL(SHA-256(code_verifier)), without padding.
+    pub code_challenge: String,
+    pub scope: String,
+    /// Whether the authorization request had `access_type=offline`, which alone gets a refresh
+    /// token.
+    pub offline: bool,
+    pub issued_at: Instant,
 }
 
 pub struct MockState {
@@ -82,6 +141,14 @@ pub struct MockState {
     pub version: u64,
     pub changed_at: BTreeMap<String, u64>,
     pub removed: Vec<(String, u64)>,
+    /// Microsoft: the scopes the last admin consent granted, per tenant id.
+    pub consented_scopes: BTreeMap<String, Vec<String>>,
+    /// Google: authorization codes by code. Redeeming a code removes it.
+    pub authorization_codes: HashMap<String, AuthorizationCode>,
+    /// Google: refresh tokens issued by the code exchange, with their scope.
+    pub refresh_tokens: HashMap<String, String>,
+    /// Google: the user a JWT-bearer access token acts as, so that Gmail can resolve `me`.
+    pub token_subjects: HashMap<String, String>,
 }
 
 impl MockState {
@@ -95,6 +162,10 @@ impl MockState {
             version: 1,
             changed_at: BTreeMap::new(),
             removed: Vec::new(),
+            consented_scopes: BTreeMap::new(),
+            authorization_codes: HashMap::new(),
+            refresh_tokens: HashMap::new(),
+            token_subjects: HashMap::new(),
         }
     }
 
@@ -126,17 +197,11 @@ impl MockState {
 
     /// Returns whether the request carries a bearer token this mock issued.
     pub fn authorised(&self, headers: &axum::http::HeaderMap) -> bool {
-        headers
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .is_some_and(|token| self.tokens.contains(token))
+        bearer_token(headers).is_some_and(|token| self.tokens.contains(token))
     }
 
     pub fn issue_token(&mut self) -> String {
-        let token: [u8; 24] = rand::random();
-        let token =
-            base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, token);
+        let token = random_token();
         self.tokens.insert(token.clone());
         token
     }
@@ -166,4 +231,18 @@ impl MockState {
         self.config.microsoft.users.retain(|u| u.id != id);
         self.removed.push((id.to_owned(), self.version));
     }
+}
+
+/// Returns the bearer token of a request, if it has one.
+pub(crate) fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+}
+
+/// Returns 24 random bytes in unpadded base64url, for tokens and codes.
+pub(crate) fn random_token() -> String {
+    let bytes: [u8; 24] = rand::random();
+    base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, bytes)
 }

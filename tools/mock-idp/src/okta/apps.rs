@@ -1,0 +1,142 @@
+//! Okta `/api/v1/apps` and `/api/v1/apps/{id}/users` (the users assigned to an app).
+
+use std::collections::{HashMap, HashSet};
+
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use serde_json::{Value, json};
+
+use super::{admit, not_found, page_bounds, paged_response};
+use crate::directory::{AccountState, App, User};
+use crate::urlencode::encode_segment;
+use crate::{Rejection, Shared, lock};
+
+/// Okta's default and maximum `limit` for `/api/v1/apps`.
+const DEFAULT_APPS: usize = 20;
+const MAX_APPS: usize = 200;
+/// Okta's default and maximum `limit` for an app's users.
+const DEFAULT_APP_USERS: usize = 50;
+const MAX_APP_USERS: usize = 500;
+
+/// Returns the app's `name`: the catalog integration's key, or for a custom SAML app one
+/// derived from its label.
+fn app_name(app: &App) -> String {
+    match app.sign_on_mode.as_str() {
+        "OPENID_CONNECT" => "oidc_client".to_owned(),
+        "BOOKMARK" => "bookmark".to_owned(),
+        _ => app
+            .label
+            .to_lowercase()
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .collect(),
+    }
+}
+
+fn render_app(app: &App, base_url: &str) -> Value {
+    let href = format!("{base_url}/api/v1/apps/{}", encode_segment(&app.id));
+    let name = app_name(app);
+    json!({
+        "id": app.id,
+        "name": name,
+        "label": app.label,
+        "status": "ACTIVE",
+        "created": "2024-01-15T09:00:00.000Z",
+        "lastUpdated": "2024-01-15T09:00:00.000Z",
+        "accessibility": {"selfService": false, "errorRedirectUrl": null, "loginRedirectUrl": null},
+        "visibility": {"autoSubmitToolbar": false, "hide": {"iOS": false, "web": false}},
+        "features": [],
+        "signOnMode": app.sign_on_mode,
+        "credentials": {"userNameTemplate": {"template": "${source.login}", "type": "BUILT_IN"}},
+        "_links": {
+            "appLinks": [{"name": name, "href": format!("{base_url}/home/{name}/{}", app.id), "type": "text/html"}],
+            "users": {"href": format!("{href}/users")},
+            "groups": {"href": format!("{href}/groups")},
+            "deactivate": {"href": format!("{href}/lifecycle/deactivate")},
+        },
+    })
+}
+
+pub async fn list(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, Rejection> {
+    let mut state = lock(&state)?;
+    admit(&mut state, "okta.apps", &headers)?;
+    let bounds = page_bounds(&query, DEFAULT_APPS, MAX_APPS)?;
+    let apps = &state.directory("okta").apps;
+    let page: Vec<Value> = apps
+        .iter()
+        .skip(bounds.0)
+        .take(bounds.1)
+        .map(|a| render_app(a, &state.base_url))
+        .collect();
+    Ok(paged_response(
+        &state.base_url,
+        "/api/v1/apps",
+        &[],
+        bounds,
+        apps.len(),
+        page,
+    ))
+}
+
+fn render_assignment(user: &User, app: &App, base_url: &str) -> Value {
+    json!({
+        "id": user.id,
+        "externalId": null,
+        "created": "2024-01-15T09:00:00.000Z",
+        "lastUpdated": "2024-01-15T09:00:00.000Z",
+        "scope": "USER",
+        "status": "ACTIVE",
+        "statusChanged": "2024-01-15T09:00:00.000Z",
+        "passwordChanged": null,
+        "syncState": "DISABLED",
+        "credentials": {"userName": user.email},
+        "profile": {},
+        "_links": {
+            "app": {"href": format!("{base_url}/api/v1/apps/{}", encode_segment(&app.id))},
+            "user": {"href": format!("{base_url}/api/v1/users/{}", encode_segment(&user.id))},
+        },
+    })
+}
+
+/// Lists the users assigned to an app. Deprovisioned users are left out, because Okta removes
+/// their assignments when it deactivates them.
+pub async fn users(
+    State(state): State<Shared>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, Rejection> {
+    let mut state = lock(&state)?;
+    admit(&mut state, "okta.app_users", &headers)?;
+    let bounds = page_bounds(&query, DEFAULT_APP_USERS, MAX_APP_USERS)?;
+    let directory = state.directory("okta");
+    let Some(app) = directory.apps.iter().find(|a| a.id == id) else {
+        return Err(not_found(&id, "AppInstance").into());
+    };
+    let assigned_ids: HashSet<&str> = app.assigned.iter().map(String::as_str).collect();
+    let assigned: Vec<&User> = directory
+        .users
+        .iter()
+        .filter(|u| assigned_ids.contains(u.id.as_str()) && u.state != AccountState::Deprovisioned)
+        .collect();
+    let page: Vec<Value> = assigned
+        .iter()
+        .skip(bounds.0)
+        .take(bounds.1)
+        .map(|u| render_assignment(u, app, &state.base_url))
+        .collect();
+    let path = format!("/api/v1/apps/{}/users", encode_segment(&id));
+    Ok(paged_response(
+        &state.base_url,
+        &path,
+        &[],
+        bounds,
+        assigned.len(),
+        page,
+    ))
+}
