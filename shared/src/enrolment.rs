@@ -2,56 +2,23 @@
 //! secret is stored, with an expiry, and redeeming it marks it used in the same transaction
 //! that licenses the employee, so a link works once.
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::Duration;
-use rand::RngCore;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::ids::TenantId;
+pub use crate::tenant_token::{NewToken as NewEnrolmentToken, PresentedToken};
 
 const PREFIX: &str = "rce_";
-const SECRET_BYTES: usize = 32;
 /// How long an enrolment link stays valid.
 pub const LINK_LIFETIME: Duration = Duration::days(7);
 
-pub struct NewEnrolmentToken {
-    pub token: String,
-    pub secret_sha256: String,
-}
-
-pub struct PresentedToken {
-    pub tenant_id: TenantId,
-    pub secret_sha256: String,
-}
-
 pub fn generate(tenant_id: &TenantId) -> NewEnrolmentToken {
-    let mut secret = [0u8; SECRET_BYTES];
-    rand::rng().fill_bytes(&mut secret);
-    let secret = URL_SAFE_NO_PAD.encode(secret);
-    NewEnrolmentToken {
-        token: format!("{PREFIX}{tenant_id}.{secret}"),
-        secret_sha256: sha256_hex(&secret),
-    }
+    crate::tenant_token::generate(PREFIX, tenant_id)
 }
 
 /// Splits a presented token. Returns `None` for anything not shaped like one.
 pub fn parse(token: &str) -> Option<PresentedToken> {
-    let (tenant, secret) = token.trim().strip_prefix(PREFIX)?.split_once('.')?;
-    let tenant_id = TenantId::parse(tenant).ok()?;
-    let valid = (40..=64).contains(&secret.len())
-        && secret
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    valid.then(|| PresentedToken {
-        tenant_id,
-        secret_sha256: sha256_hex(secret),
-    })
-}
-
-fn sha256_hex(secret: &str) -> String {
-    hex::encode(Sha256::digest(secret.as_bytes()))
+    crate::tenant_token::parse(PREFIX, token)
 }
 
 pub fn enrolment_sk(secret_sha256: &str) -> String {

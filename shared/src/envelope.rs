@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::email::Email;
 use crate::ids::TenantId;
+use crate::integration::Provider;
 use crate::telemetry::{Event, IdentitySource, Profile};
 
 pub const TELEMETRY_MESSAGE_VERSION: u32 = 1;
@@ -36,6 +37,20 @@ pub struct IdentityObservation {
     pub observed_at: DateTime<Utc>,
 }
 
+/// Parses a message and refuses a version other than `expected`.
+fn decode<T: serde::de::DeserializeOwned>(
+    body: &str,
+    expected: u32,
+    version: impl Fn(&T) -> u32,
+) -> Result<T, EnvelopeError> {
+    let message: T = serde_json::from_str(body)?;
+    let found = version(&message);
+    if found != expected {
+        return Err(EnvelopeError::UnsupportedVersion { found, expected });
+    }
+    Ok(message)
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum EnvelopeError {
     #[error("message body is not a valid envelope: {0}")]
@@ -46,27 +61,13 @@ pub enum EnvelopeError {
 
 impl TelemetryMessage {
     pub fn from_body(body: &str) -> Result<Self, EnvelopeError> {
-        let message: Self = serde_json::from_str(body)?;
-        if message.version != TELEMETRY_MESSAGE_VERSION {
-            return Err(EnvelopeError::UnsupportedVersion {
-                found: message.version,
-                expected: TELEMETRY_MESSAGE_VERSION,
-            });
-        }
-        Ok(message)
+        decode(body, TELEMETRY_MESSAGE_VERSION, |m: &Self| m.version)
     }
 }
 
 impl IdentityObservation {
     pub fn from_body(body: &str) -> Result<Self, EnvelopeError> {
-        let message: Self = serde_json::from_str(body)?;
-        if message.version != IDENTITY_OBSERVATION_VERSION {
-            return Err(EnvelopeError::UnsupportedVersion {
-                found: message.version,
-                expected: IDENTITY_OBSERVATION_VERSION,
-            });
-        }
-        Ok(message)
+        decode(body, IDENTITY_OBSERVATION_VERSION, |m: &Self| m.version)
     }
 }
 
@@ -86,13 +87,37 @@ pub struct MailMessage {
 
 impl MailMessage {
     pub fn from_body(body: &str) -> Result<Self, EnvelopeError> {
-        let message: Self = serde_json::from_str(body)?;
-        if message.version != MAIL_MESSAGE_VERSION {
-            return Err(EnvelopeError::UnsupportedVersion {
-                found: message.version,
-                expected: MAIL_MESSAGE_VERSION,
-            });
-        }
-        Ok(message)
+        decode(body, MAIL_MESSAGE_VERSION, |m: &Self| m.version)
+    }
+}
+
+pub const SYNC_JOB_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncReason {
+    /// The integration was just connected.
+    Connected,
+    /// The hourly schedule.
+    Scheduled,
+    /// A run that used up its time budget continues from its checkpoint.
+    Continuation,
+}
+
+/// A directory sync of one integration, for the sync queue.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SyncJob {
+    pub version: u32,
+    /// The same on every delivery and on every continuation of one run.
+    pub run_id: String,
+    pub tenant_id: TenantId,
+    pub provider: Provider,
+    pub reason: SyncReason,
+    pub requested_at: DateTime<Utc>,
+}
+
+impl SyncJob {
+    pub fn from_body(body: &str) -> Result<Self, EnvelopeError> {
+        decode(body, SYNC_JOB_VERSION, |m: &Self| m.version)
     }
 }

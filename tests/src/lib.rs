@@ -3,6 +3,7 @@
 //! local runner serving it on a free port. `scripts/test` starts moto and sets the variable.
 
 pub mod counting;
+pub mod logs;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -15,6 +16,7 @@ use local_runner::functions::RollcallFunctions;
 use local_runner::stack::Stack;
 use local_runner::template::Template;
 use local_runner::{Runner, RunnerConfig, demo};
+use reqwest::{Method, StatusCode};
 use rollcall::ids::TenantId;
 use rollcall::store::Store;
 use serde_json::{Value, json};
@@ -51,13 +53,30 @@ pub struct TestStack {
 }
 
 impl TestStack {
-    /// Creates the template's resources without starting any function.
+    /// Creates the template's resources without starting any function. The identity
+    /// providers are left unreachable; use [`TestStack::create_with_providers`] to reach a mock.
     pub async fn create() -> Self {
+        Self::create_with(None, &mock_idp::Credentials::default()).await
+    }
+
+    /// Creates the template's resources with the functions pointed at a mock provider server
+    /// that accepts `credentials`.
+    pub async fn create_with_providers(
+        mock_url: &str,
+        credentials: &mock_idp::Credentials,
+    ) -> Self {
+        Self::create_with(Some(mock_url), credentials).await
+    }
+
+    async fn create_with(mock_url: Option<&str>, credentials: &mock_idp::Credentials) -> Self {
         let sdk = rollcall::aws::local_sdk_config(&endpoint()).await;
         let template = template();
-        let stack = Stack::create(&sdk, &template, &unique_prefix())
+        let mut stack = Stack::create(&sdk, &template, &unique_prefix())
             .await
             .expect("stack is created in moto");
+        local_runner::providers::configure(&sdk, &mut stack, mock_url, credentials)
+            .await
+            .expect("provider settings are stored in moto");
         let store = Store::new(
             aws_sdk_dynamodb::Client::new(&sdk),
             stack.table_name("Table").unwrap(),
@@ -138,6 +157,25 @@ impl TestStack {
             .get(&format!("TENANT#{tenant}"), sk)
             .await
             .expect("get succeeds")
+    }
+
+    /// Adds an administrator with `role` to a tenant.
+    pub async fn add_administrator(
+        &self,
+        tenant: &str,
+        email: &str,
+        role: rollcall::table::AdminRole,
+    ) {
+        let tenant_id = TenantId::parse(tenant).unwrap();
+        let item = rollcall::table::AdministratorItem {
+            pk: rollcall::table::tenant_pk(&tenant_id),
+            sk: rollcall::table::administrator_sk(email),
+            email: email.to_owned(),
+            role,
+            created_at: "2026-01-01T00:00:00.000Z".into(),
+            invited_by: None,
+        };
+        self.store.put(&item).await.unwrap();
     }
 
     /// Receives and deletes up to `max` messages, returning body and message attributes.
@@ -253,5 +291,61 @@ where
             return false;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// An administrator calling the admin API through the runner with a token it issued.
+pub struct AdminClient {
+    url: String,
+    pub token: String,
+    client: reqwest::Client,
+}
+
+impl AdminClient {
+    pub fn new(runner: &Runner, tenant: &str, email: &str) -> Self {
+        Self {
+            url: runner.url(),
+            token: runner.admin_token(tenant, email, 600),
+            client: reqwest::Client::new(),
+        }
+    }
+
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.url))
+            .bearer_auth(&self.token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("request is sent");
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.call(Method::GET, path, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::POST, path, Some(body)).await
+    }
+
+    pub async fn put(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::PUT, path, Some(body)).await
+    }
+
+    pub async fn add_employee(&self, name: &str, email: &str) -> String {
+        let (status, body) = self
+            .post("/v1/admin/employees", json!({"name": name, "email": email}))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["employee_id"].as_str().unwrap().to_owned()
     }
 }

@@ -3,70 +3,14 @@
 
 use std::time::Duration;
 
-use local_runner::Runner;
 use local_runner::demo::TenantSettings;
 use reqwest::{Method, StatusCode};
-use rollcall::table::{self, AdminRole, AdministratorItem, TenantItem};
-use rollcall_tests::{TestStack, heartbeat, telemetry_body};
-use serde_json::{Value, json};
-
-struct Admin {
-    url: String,
-    token: String,
-    client: reqwest::Client,
-}
-
-impl Admin {
-    fn new(runner: &Runner, tenant: &str, email: &str) -> Self {
-        Self {
-            url: runner.url(),
-            token: runner.admin_token(tenant, email, 600),
-            client: reqwest::Client::new(),
-        }
-    }
-
-    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-        let mut request = self
-            .client
-            .request(method, format!("{}{path}", self.url))
-            .bearer_auth(&self.token);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.expect("request is sent");
-        let status = response.status();
-        let text = response.text().await.unwrap_or_default();
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-    }
-
-    async fn get(&self, path: &str) -> (StatusCode, Value) {
-        self.call(Method::GET, path, None).await
-    }
-
-    async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        self.call(Method::POST, path, Some(body)).await
-    }
-
-    async fn add_employee(&self, name: &str, email: &str) -> String {
-        let (status, body) = self
-            .post("/v1/admin/employees", json!({"name": name, "email": email}))
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
-        body["employee_id"].as_str().unwrap().to_owned()
-    }
-}
+use rollcall::table::{self, AdminRole, TenantItem};
+use rollcall_tests::{AdminClient as Admin, TestStack, heartbeat, telemetry_body};
+use serde_json::json;
 
 async fn add_administrator(stack: &TestStack, tenant: &str, email: &str, role: AdminRole) {
-    let tenant_id = rollcall::ids::TenantId::parse(tenant).unwrap();
-    let item = AdministratorItem {
-        pk: table::tenant_pk(&tenant_id),
-        sk: table::administrator_sk(email),
-        email: email.to_owned(),
-        role,
-        created_at: "2026-01-01T00:00:00.000Z".into(),
-        invited_by: None,
-    };
-    stack.store.put(&item).await.unwrap();
+    stack.add_administrator(tenant, email, role).await;
 }
 
 async fn tenant(stack: &TestStack, tenant: &str) -> TenantItem {

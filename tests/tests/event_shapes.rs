@@ -7,7 +7,7 @@ use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_http::RequestExt;
 use lambda_http::request::RequestContext;
 use rollcall::aws::Clients;
-use rollcall::envelope::{IdentityObservation, MailMessage, TelemetryMessage};
+use rollcall::envelope::{IdentityObservation, MailMessage, SyncJob, TelemetryMessage};
 use rollcall_tests::{TestStack, workspace_root};
 
 fn event_files(prefix: &str) -> Vec<PathBuf> {
@@ -88,6 +88,7 @@ fn sqs_events_carry_envelopes() {
                 "sqs-telemetry.json" => TelemetryMessage::from_body(body).map(|_| ()),
                 "sqs-licensing.json" => IdentityObservation::from_body(body).map(|_| ()),
                 "sqs-mail.json" => MailMessage::from_body(body).map(|_| ()),
+                "sqs-sync.json" => SyncJob::from_body(body).map(|_| ()),
                 other => panic!("{other}: add its envelope type to this test"),
             };
             parsed.unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -163,4 +164,38 @@ async fn admin_api_serves_captured_event() {
     assert_eq!(response.status().as_u16(), 200);
     let body: serde_json::Value = serde_json::from_slice(response.body().as_ref()).unwrap();
     assert_eq!(body["employees"], serde_json::json!([]));
+}
+
+#[tokio::test]
+async fn oauth_callback_serves_captured_events() {
+    let stack = TestStack::create().await;
+    stack.seed_tenant("demo").await;
+    let config =
+        oauth_callback::Config::from_lookup(&stack.environment("OAuthCallbackFunction")).unwrap();
+    let function = oauth_callback::OAuthCallback::new(&Clients::new(&stack.sdk), config);
+    let event = |name: &str| {
+        let text = std::fs::read_to_string(workspace_root().join("events").join(name)).unwrap();
+        lambda_http::request::from_str(&text).unwrap()
+    };
+
+    let response = function
+        .handle(event("apigw-admin-connect-microsoft.json"))
+        .await;
+    assert_eq!(response.status().as_u16(), 201);
+    let body: serde_json::Value = serde_json::from_slice(response.body().as_ref()).unwrap();
+    // Without the local provider override, the URL is Microsoft's own.
+    assert!(
+        body["authorize_url"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://login.microsoftonline.com/organizations/v2.0/adminconsent?")
+    );
+
+    // The captured callback's state was never issued here.
+    let response = function
+        .handle(event("apigw-oauth-callback-microsoft.json"))
+        .await;
+    assert_eq!(response.status().as_u16(), 400);
+    let body: serde_json::Value = serde_json::from_slice(response.body().as_ref()).unwrap();
+    assert_eq!(body["reason"], "invalid_state");
 }

@@ -1,5 +1,6 @@
 //! `docs/openapi.yaml` documents exactly the admin routes the template declares and the
-//! admin-api function serves, and every operation documents its error responses.
+//! admin-api and oauth-callback functions serve, and every operation documents its error
+//! responses.
 
 use std::collections::BTreeSet;
 
@@ -29,29 +30,56 @@ fn documented_routes(document: &Value) -> BTreeSet<String> {
     routes
 }
 
+const ADMIN_FUNCTIONS: [&str; 2] = ["AdminApiFunction", "OAuthCallbackFunction"];
+
 #[test]
 fn openapi_matches_served_routes() {
-    let documented = documented_routes(&document());
-    let served: BTreeSet<String> = admin_api::ROUTES.iter().map(|r| r.to_string()).collect();
-    let declared: BTreeSet<String> = template().functions["AdminApiFunction"]
-        .http_routes
+    let documented: BTreeSet<String> = documented_routes(&document())
+        .into_iter()
+        .filter(|route| route.contains(" /v1/admin/"))
+        .collect();
+    let served: BTreeSet<String> = admin_api::ROUTES
         .iter()
+        .chain(oauth_callback::ADMIN_ROUTES)
+        .map(|r| r.to_string())
+        .collect();
+    let template = template();
+    let declared: BTreeSet<String> = ADMIN_FUNCTIONS
+        .iter()
+        .flat_map(|f| &template.functions[*f].http_routes)
+        .filter(|route| route.path.starts_with("/v1/admin/"))
         .map(|route| format!("{} {}", route.method, route.path))
         .collect();
 
     assert_eq!(
         documented, served,
-        "docs/openapi.yaml and admin_api::ROUTES differ"
+        "docs/openapi.yaml and the functions' admin routes differ"
     );
     assert_eq!(
         declared, served,
-        "the template and admin_api::ROUTES differ"
+        "the template and the functions' admin routes differ"
+    );
+    let callback: Vec<String> = template.functions["OAuthCallbackFunction"]
+        .http_routes
+        .iter()
+        .filter(|route| !route.path.starts_with("/v1/admin/"))
+        .map(|route| format!("{} {}", route.method, route.path))
+        .collect();
+    assert_eq!(callback, vec![oauth_callback::CALLBACK_ROUTE.to_owned()]);
+    assert!(
+        callback[0].starts_with("GET /v1/oauth/callback/"),
+        "the public callback is the only route outside /v1/admin"
     );
 }
 
 #[test]
 fn admin_routes_require_the_authorizer() {
-    for route in &template().functions["AdminApiFunction"].http_routes {
+    let template = template();
+    let routes = ADMIN_FUNCTIONS
+        .iter()
+        .flat_map(|f| &template.functions[*f].http_routes)
+        .filter(|route| route.path.starts_with("/v1/admin/"));
+    for route in routes {
         assert_eq!(
             route.authorizer.as_deref(),
             Some("AdminJwt"),
@@ -72,9 +100,13 @@ fn operations_document_errors() {
                 continue;
             };
             let responses = operation["responses"].as_mapping().unwrap();
-            for status in ["401", "403"] {
+            let public = operation
+                .get("security")
+                .is_some_and(|s| s.as_sequence().is_some_and(|s| s.is_empty()));
+            let statuses: &[&str] = if public { &["400"] } else { &["401", "403"] };
+            for status in statuses {
                 assert!(
-                    responses.contains_key(status),
+                    responses.contains_key(*status),
                     "{method} {} lacks {status}",
                     path.as_str().unwrap()
                 );

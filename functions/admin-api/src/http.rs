@@ -89,6 +89,16 @@ fn field_of(error: &serde_path_to_error::Error<serde_json::Error>) -> String {
     }
 }
 
+/// Returns the route key API Gateway matched, such as `GET /v1/admin/employees`.
+pub fn route_key(request: &Request) -> String {
+    match request.request_context_ref() {
+        Some(lambda_http::request::RequestContext::ApiGatewayV2(context)) => {
+            context.route_key.clone().unwrap_or_default()
+        }
+        _ => String::new(),
+    }
+}
+
 pub fn query_parameter(request: &Request, name: &str) -> Option<String> {
     request
         .query_string_parameters_ref()

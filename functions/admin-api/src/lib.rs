@@ -3,16 +3,15 @@
 //! dispatches on the route key API Gateway matched.
 
 mod administrators;
-mod auth;
+pub mod auth;
 mod employees;
 mod groups;
-mod http;
+pub mod http;
 mod keys;
 mod mail;
 mod settings;
 
-use lambda_http::request::RequestContext;
-use lambda_http::{Body, Request, RequestExt, Response};
+use lambda_http::{Body, Request, Response};
 use rollcall::aws::Clients;
 use rollcall::config::{ConfigError, Lookup, required};
 use rollcall::problem::Problem;
@@ -64,12 +63,7 @@ impl AdminApi {
 
     /// Handles one request; every outcome, errors included, is an HTTP response.
     pub async fn handle(&self, request: Request) -> Response<Body> {
-        let route_key = match request.request_context_ref() {
-            Some(RequestContext::ApiGatewayV2(context)) => {
-                context.route_key.clone().unwrap_or_default()
-            }
-            _ => String::new(),
-        };
+        let route_key = http::route_key(&request);
         let response = match self.dispatch(&route_key, &request).await {
             Ok(response) => response,
             Err(problem) => http::problem_response(&problem),

@@ -114,14 +114,30 @@ impl Store {
             .send()
             .await
             .map_err(|e| AwsError::dynamodb("GetItem", e))?;
+        output.item.map(decode).transpose()
+    }
+
+    /// Deletes an item and returns what it held, or `None` when there was no item. Of two
+    /// concurrent calls for one key, exactly one gets the item.
+    pub async fn take<T: serde::de::DeserializeOwned>(
+        &self,
+        pk: &str,
+        sk: &str,
+    ) -> Result<Option<T>, StoreError> {
+        let output = self
+            .client
+            .delete_item()
+            .table_name(&self.table_name)
+            .key(table::PK, AttributeValue::S(pk.to_owned()))
+            .key(table::SK, AttributeValue::S(sk.to_owned()))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(|e| AwsError::dynamodb("DeleteItem", e))?;
         output
-            .item
-            .map(|item| {
-                serde_dynamo::from_item(item).map_err(|source| StoreError::Decode {
-                    sk: sk.to_owned(),
-                    source,
-                })
-            })
+            .attributes
+            .filter(|item| !item.is_empty())
+            .map(decode)
             .transpose()
     }
 
@@ -338,7 +354,7 @@ impl Store {
 }
 
 /// Decodes an item, naming its sort key if it does not fit `T`.
-pub(crate) fn decode<T: serde::de::DeserializeOwned>(
+pub fn decode<T: serde::de::DeserializeOwned>(
     item: HashMap<String, AttributeValue>,
 ) -> Result<T, StoreError> {
     let sk = match item.get(table::SK) {

@@ -116,6 +116,16 @@ impl Registry for RollcallFunctions {
                     })
                 })))
             }
+            "OAuthCallbackFunction" => {
+                let function = Arc::new(oauth_callback::OAuthCallback::new(
+                    clients,
+                    oauth_callback::Config::from_lookup(environment)?,
+                ));
+                Ok(Handler::Http(Arc::new(move |request| {
+                    let function = Arc::clone(&function);
+                    Box::pin(async move { function.handle(request).await })
+                })))
+            }
             other => Err(format!(
                 "the local runner has no handler for function {other}; add it to RollcallFunctions"
             )

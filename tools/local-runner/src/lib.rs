@@ -6,6 +6,7 @@ pub mod functions;
 pub mod http;
 pub mod jwt;
 pub mod poller;
+pub mod providers;
 pub mod schedule;
 pub mod stack;
 pub mod template;

@@ -31,6 +31,12 @@ struct Options {
     /// Seconds a failed SQS message waits before it is retried.
     #[arg(long, default_value_t = 1)]
     retry_delay_seconds: u64,
+    /// Address of the mock identity providers (Microsoft, Google, Okta) the runner starts.
+    #[arg(long, default_value = "127.0.0.1:3100")]
+    mock_providers: SocketAddr,
+    /// Users generated in each mock provider's directory.
+    #[arg(long, default_value_t = 200)]
+    mock_users: usize,
 }
 
 #[tokio::main]
@@ -40,7 +46,26 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let sdk = rollcall::aws::local_sdk_config(&options.aws_endpoint).await;
     let template = Template::load(&options.template)?;
-    let stack = Stack::create(&sdk, &template, &options.prefix).await?;
+    let mut stack = Stack::create(&sdk, &template, &options.prefix).await?;
+    // The mock registers the runner's own callbacks, so consent flows finish on this machine.
+    let credentials = mock_idp::Credentials {
+        redirect_uris: ["microsoft", "google"]
+            .iter()
+            .map(|p| format!("http://{}/v1/oauth/callback/{p}", options.listen))
+            .collect(),
+        ..Default::default()
+    };
+    let mock = mock_idp::MockIdp::start(
+        options.mock_providers,
+        mock_idp::MockConfig {
+            microsoft: mock_idp::Directory::generate("contoso.example", options.mock_users, 1),
+            google: mock_idp::Directory::generate("fabrikam.example", options.mock_users, 2),
+            okta: mock_idp::Directory::generate("initech.example", options.mock_users, 3),
+            credentials: credentials.clone(),
+        },
+    )
+    .await?;
+    local_runner::providers::configure(&sdk, &mut stack, Some(&mock.url()), &credentials).await?;
     let config = RunnerConfig {
         http_addr: options.listen,
         retry_delay: Duration::from_secs(options.retry_delay_seconds),
@@ -56,6 +81,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     .await?;
 
     println!("Rollcall is running: HTTP API at {}", runner.url());
+    println!(
+        "Mock identity providers at {}; request counts at {}/_mock/requests",
+        mock.url(),
+        mock.url()
+    );
     if options.seed_demo {
         let store = Store::new(
             aws_sdk_dynamodb::Client::new(&sdk),
@@ -86,6 +116,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!(
             "  curl -s {}/v1/admin/employees -H 'Authorization: Bearer {token}'",
             runner.url()
+        );
+        println!(
+            "Connect Microsoft 365 (mock): ask for a connect URL, open it (the mock consents at once and redirects to the callback), then follow that redirect:"
+        );
+        println!(
+            "  url=$(curl -s -X POST {}/v1/admin/integrations/microsoft/connect -H 'Authorization: Bearer {token}' | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"authorize_url\"])')",
+            runner.url()
+        );
+        println!("  curl -si \"$(curl -s -o /dev/null -w '%{{redirect_url}}' \"$url\")\"");
+        println!(
+            "Connect Okta (mock): curl -s -X PUT {}/v1/admin/integrations/okta -H 'Authorization: Bearer {token}' -H 'Content-Type: application/json' -d '{{\"domain\":\"initech.okta.com\",\"client_id\":\"{}\",\"client_secret\":\"{}\"}}'",
+            runner.url(),
+            credentials.okta_client_id,
+            credentials.okta_client_secret
         );
     }
     println!(

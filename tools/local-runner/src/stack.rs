@@ -148,6 +148,11 @@ impl Stack {
             .collect()
     }
 
+    /// Sets a template parameter, as `sam deploy --parameter-overrides` would.
+    pub fn set_parameter(&mut self, name: &str, value: impl Into<String>) {
+        self.parameters.insert(name.to_owned(), value.into());
+    }
+
     pub fn queue(&self, logical_id: &str) -> Result<&Queue, StackError> {
         self.queues
             .get(logical_id)
