@@ -38,7 +38,7 @@ pub struct IdentityObservation {
 }
 
 /// Parses a message and refuses a version other than `expected`.
-fn decode<T: serde::de::DeserializeOwned>(
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(
     body: &str,
     expected: u32,
     version: impl Fn(&T) -> u32,

@@ -312,11 +312,41 @@ pub struct Delegation {
     pub checked_at: String,
 }
 
+/// The partition of index `gsi1` that lists every integration of every tenant, for the hourly
+/// scheduler.
+pub const INTEGRATIONS_GSI1_PK: &str = "INTEGRATIONS";
+
+pub fn integrations_gsi1_sk(tenant_id: &TenantId, provider: Provider) -> String {
+    format!("{tenant_id}#{provider}")
+}
+
+/// The outcome of a sync run, as the admin API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncSummary {
+    pub run_id: String,
+    /// `full` reads the whole directory; `incremental` reads changes since the last run.
+    pub mode: String,
+    pub started_at: String,
+    pub finished_at: String,
+    /// False when the run stopped before reading the whole directory; such a run removes
+    /// nothing.
+    pub complete: bool,
+    pub added: u64,
+    pub updated: u64,
+    pub removed: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
 /// A connected identity provider; one per provider per tenant.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IntegrationItem {
     pub pk: String,
     pub sk: String,
+    #[serde(default)]
+    pub gsi1pk: String,
+    #[serde(default)]
+    pub gsi1sk: String,
     pub tenant_id: TenantId,
     pub provider: Provider,
     /// Microsoft: the directory (tenant) id; Google: the customer id; Okta: the org domain.
@@ -338,6 +368,13 @@ pub struct IntegrationItem {
     /// The last problem an administrator must act on, in words fit to show them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
+    /// Microsoft Graph: the deltaLink of the last complete user listing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delta_link: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_full_sync_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_sync: Option<SyncSummary>,
 }
 
 /// Where the providers' APIs are. A deployment leaves `PROVIDER_BASE_URL` unset and reaches

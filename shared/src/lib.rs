@@ -3,6 +3,7 @@
 
 pub mod aws;
 pub mod config;
+pub mod directory;
 pub mod email;
 pub mod enrolment;
 pub mod envelope;
@@ -13,8 +14,10 @@ pub mod integration;
 pub mod logging;
 pub mod oauth_state;
 pub mod problem;
+pub mod provider_client;
 pub mod queue;
 pub mod retry;
+pub mod secrets;
 pub mod store;
 pub mod table;
 pub mod telemetry;

@@ -2,7 +2,10 @@
 //! takes messages which can never be processed.
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse};
-use aws_sdk_sqs::types::MessageAttributeValue;
+use std::time::Duration;
+
+use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
+use tracing::warn;
 
 use crate::error::AwsError;
 
@@ -64,4 +67,129 @@ impl DeadLetterQueue {
             .map(|_| ())
             .map_err(|e| AwsError::sqs("SendMessage", e))
     }
+}
+
+/// SQS accepts at most 10 entries in one `SendMessageBatch`.
+pub const MAX_BATCH_ENTRIES: usize = 10;
+/// SQS limits a message, and the sum of a batch's messages, to 256 KiB.
+pub const MAX_BATCH_BYTES: usize = 256 * 1024;
+const SEND_ATTEMPTS: u32 = 3;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+    #[error("{failed} messages were not queued after {SEND_ATTEMPTS} attempts (last code {code})")]
+    EntriesFailed { failed: usize, code: String },
+}
+
+impl SendError {
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Aws(error) => error.is_retryable(),
+            Self::EntriesFailed { .. } => true,
+        }
+    }
+}
+
+/// Sends message bodies with one `SendMessageBatch` (at most [`MAX_BATCH_ENTRIES`]), retrying
+/// the entries SQS could not take. Returns the number of calls made.
+pub async fn send_batch(
+    client: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    bodies: &[&String],
+    delay_seconds: Option<i32>,
+) -> Result<u32, SendError> {
+    let mut pending: Vec<(String, &String)> = bodies
+        .iter()
+        .enumerate()
+        .map(|(i, body)| (i.to_string(), *body))
+        .collect();
+    let mut calls = 0;
+    for attempt in 0..SEND_ATTEMPTS {
+        let entries = pending
+            .iter()
+            .map(|(id, body)| {
+                SendMessageBatchRequestEntry::builder()
+                    .id(id)
+                    .message_body(body.as_str())
+                    .set_delay_seconds(delay_seconds)
+                    .build()
+                    .expect("id and body are set")
+            })
+            .collect();
+        calls += 1;
+        let output = client
+            .send_message_batch()
+            .queue_url(queue_url)
+            .set_entries(Some(entries))
+            .send()
+            .await;
+        let output = match output {
+            Ok(output) => output,
+            Err(error) => {
+                let error = AwsError::sqs("SendMessageBatch", error);
+                if attempt + 1 == SEND_ATTEMPTS || !error.is_retryable() {
+                    return Err(error.into());
+                }
+                warn!(error = %error, attempt, "SendMessageBatch failed; retrying");
+                tokio::time::sleep(Duration::from_millis(50 << attempt)).await;
+                continue;
+            }
+        };
+
+        let failed = output.failed;
+        if failed.is_empty() {
+            return Ok(calls);
+        }
+        let code = failed[0].code.clone();
+        if failed.iter().any(|entry| entry.sender_fault) || attempt + 1 == SEND_ATTEMPTS {
+            return Err(SendError::EntriesFailed {
+                failed: failed.len(),
+                code,
+            });
+        }
+        warn!(
+            failed = failed.len(),
+            code, attempt, "some messages were not queued; retrying them"
+        );
+        pending.retain(|(id, _)| failed.iter().any(|entry| entry.id == *id));
+        tokio::time::sleep(Duration::from_millis(50 << attempt)).await;
+    }
+    Ok(calls)
+}
+
+/// Groups message bodies into `SendMessageBatch` calls within the entry and size limits.
+pub fn group_into_batches(bodies: &[String]) -> Vec<Vec<&String>> {
+    let mut batches: Vec<Vec<&String>> = Vec::new();
+    let mut current: Vec<&String> = Vec::new();
+    let mut current_bytes = 0;
+    for body in bodies {
+        if !current.is_empty()
+            && (current.len() == MAX_BATCH_ENTRIES || current_bytes + body.len() > MAX_BATCH_BYTES)
+        {
+            batches.push(std::mem::take(&mut current));
+            current_bytes = 0;
+        }
+        current_bytes += body.len();
+        current.push(body);
+    }
+    if !current.is_empty() {
+        batches.push(current);
+    }
+    batches
+}
+
+/// Sends every body, in as few `SendMessageBatch` calls as the limits allow.
+pub async fn send_all(
+    client: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    bodies: &[String],
+    delay_seconds: Option<i32>,
+) -> Result<u32, SendError> {
+    let mut calls = 0;
+    for batch in group_into_batches(bodies) {
+        calls += send_batch(client, queue_url, &batch, delay_seconds).await?;
+    }
+    Ok(calls)
 }

@@ -204,6 +204,13 @@ pub struct EmployeeItem {
         skip_serializing_if = "Vec::is_empty"
     )]
     pub groups: Vec<String>,
+    /// The directory user id each connected provider links to this employee.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub directory_microsoft: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub directory_google: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub directory_okta: Option<String>,
 }
 
 /// The initial values of a new employee record.
@@ -244,6 +251,9 @@ impl EmployeeItem {
             sources: vec![new.source],
             install_ids: new.install_id.into_iter().collect(),
             groups: Vec::new(),
+            directory_microsoft: None,
+            directory_google: None,
+            directory_okta: None,
         }
     }
 }

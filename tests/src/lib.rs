@@ -4,6 +4,7 @@
 
 pub mod counting;
 pub mod logs;
+pub mod providers;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -117,9 +118,19 @@ impl TestStack {
 
     /// Starts the local runner on a free port; retries of failed messages happen at once.
     pub async fn start_runner(&self) -> Runner {
+        self.start_runner_without(&[]).await
+    }
+
+    /// Starts the local runner without some functions, so that what they would consume stays
+    /// on its queue for the test to read.
+    pub async fn start_runner_without(&self, functions: &[&str]) -> Runner {
+        let mut template = self.template.clone();
+        for function in functions {
+            template.functions.remove(*function);
+        }
         Runner::start(
             &rollcall::aws::Clients::new(&self.sdk),
-            &self.template,
+            &template,
             self.stack.clone(),
             &RollcallFunctions,
             RunnerConfig::default(),

@@ -3,147 +3,17 @@
 //! consent, every kind of bad state, failed exchanges, exact redirect URIs, the Okta domain
 //! guard, the scope catalogue, and log lines free of secrets.
 
-use local_runner::Runner;
-use mock_idp::{Credentials, Directory, Fault, FaultKind, MockConfig, MockIdp};
+use mock_idp::{Credentials, Fault, FaultKind};
 use reqwest::StatusCode;
-use rollcall::envelope::{SyncJob, SyncReason};
-use rollcall::integration::{IntegrationItem, IntegrationStatus, Provider, integration_sk};
+use rollcall::envelope::SyncReason;
+use rollcall::integration::{IntegrationStatus, Provider};
 use rollcall::oauth_state::{OAuthStateItem, state_sk};
+use rollcall_tests::AdminClient;
 use rollcall_tests::logs::CapturedLogs;
-use rollcall_tests::{AdminClient, TestStack};
+use rollcall_tests::providers::{ProviderStack as Setup, TENANT, location, query_value};
 use serde_json::{Value, json};
 
-const TENANT: &str = "acme";
 const MAILBOX_SCOPE: &str = "https://graph.microsoft.com/MailboxSettings.Read";
-
-struct Setup {
-    mock: MockIdp,
-    stack: TestStack,
-    runner: Runner,
-    admin: AdminClient,
-    credentials: Credentials,
-}
-
-async fn setup_with(credentials: Credentials) -> Setup {
-    let config = MockConfig {
-        microsoft: Directory::generate("contoso.example", 20, 1),
-        google: Directory::generate("fabrikam.example", 20, 2),
-        okta: Directory::generate("initech.example", 20, 3),
-        credentials: credentials.clone(),
-    };
-    let mock = MockIdp::start("127.0.0.1:0".parse().unwrap(), config)
-        .await
-        .expect("mock starts");
-    let stack = TestStack::create_with_providers(&mock.url(), &credentials).await;
-    stack.seed_tenant(TENANT).await;
-    let runner = stack.start_runner().await;
-    let admin = AdminClient::new(&runner, TENANT, "owner@example.com");
-    Setup {
-        mock,
-        stack,
-        runner,
-        admin,
-        credentials,
-    }
-}
-
-async fn setup() -> Setup {
-    setup_with(Credentials::default()).await
-}
-
-fn no_redirects() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
-
-fn query_value(url: &str, name: &str) -> Option<String> {
-    reqwest::Url::parse(url)
-        .unwrap()
-        .query_pairs()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
-}
-
-fn location(response: &reqwest::Response) -> String {
-    response
-        .headers()
-        .get("location")
-        .expect("redirect has a location")
-        .to_str()
-        .unwrap()
-        .to_owned()
-}
-
-impl Setup {
-    /// Asks for a connect URL and returns the response body.
-    async fn connect(&self, provider: &str, body: Value) -> Value {
-        let (status, body) = self
-            .admin
-            .post(&format!("/v1/admin/integrations/{provider}/connect"), body)
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
-        body
-    }
-
-    /// Opens the authorize URL at the mock, as the admin's browser would, and returns where the
-    /// provider redirects.
-    async fn consent(&self, authorize_url: &str) -> String {
-        let response = no_redirects().get(authorize_url).send().await.unwrap();
-        assert_eq!(
-            response.status(),
-            StatusCode::FOUND,
-            "provider redirects back"
-        );
-        location(&response)
-    }
-
-    /// Delivers a provider redirect to the runner. The redirect URI is configured for the
-    /// deployed address, so only its path and query are kept.
-    async fn callback(&self, redirect: &str) -> reqwest::Response {
-        let url = reqwest::Url::parse(redirect).unwrap();
-        let target = format!(
-            "{}{}?{}",
-            self.runner.url(),
-            url.path(),
-            url.query().unwrap_or_default()
-        );
-        no_redirects().get(target).send().await.unwrap()
-    }
-
-    async fn integration(&self, provider: Provider) -> Option<IntegrationItem> {
-        self.stack.item(TENANT, &integration_sk(provider)).await
-    }
-
-    async fn sync_jobs(&self) -> Vec<SyncJob> {
-        self.stack
-            .drain("SyncQueue", 10)
-            .await
-            .into_iter()
-            .map(|(body, _)| SyncJob::from_body(&body).expect("a sync job"))
-            .collect()
-    }
-
-    fn count(&self, endpoint: &str) -> u64 {
-        self.mock
-            .request_counts()
-            .get(endpoint)
-            .copied()
-            .unwrap_or(0)
-    }
-
-    async fn secret(&self, arn: &str) -> String {
-        aws_sdk_secretsmanager::Client::new(&self.stack.sdk)
-            .get_secret_value()
-            .secret_id(arn)
-            .send()
-            .await
-            .expect("secret exists")
-            .secret_string
-            .unwrap_or_default()
-    }
-}
 
 async fn problem(response: reqwest::Response) -> (StatusCode, Value) {
     let status = response.status();
@@ -154,7 +24,7 @@ async fn problem(response: reqwest::Response) -> (StatusCode, Value) {
 #[tokio::test(flavor = "current_thread")]
 async fn microsoft_admin_consent_connects_and_queues_a_sync() {
     let (logs, _guard) = CapturedLogs::start();
-    let setup = setup().await;
+    let setup = Setup::start().await;
 
     let started = setup
         .connect("microsoft", json!({"disabled_scopes": [MAILBOX_SCOPE]}))
@@ -232,7 +102,7 @@ async fn microsoft_admin_consent_connects_and_queues_a_sync() {
 
 #[tokio::test]
 async fn declined_or_cancelled_consent_stores_nothing() {
-    let setup = setup().await;
+    let setup = Setup::start().await;
     for (fault, reason) in [
         (FaultKind::ConsentDeclined, "consent_declined"),
         (FaultKind::ConsentCancelled, "consent_cancelled"),
@@ -283,7 +153,7 @@ async fn declined_or_cancelled_consent_stores_nothing() {
 
 #[tokio::test]
 async fn bad_states_are_rejected_before_any_exchange() {
-    let setup = setup().await;
+    let setup = Setup::start().await;
     let tenant = &setup.credentials.microsoft_tenant;
     let callback =
         |query: String| format!("http://rollcall.example/v1/oauth/callback/microsoft?{query}");
@@ -356,7 +226,7 @@ async fn bad_states_are_rejected_before_any_exchange() {
 
 #[tokio::test]
 async fn a_failed_exchange_stores_nothing_and_reconsent_works() {
-    let setup = setup().await;
+    let setup = Setup::start().await;
     setup.mock.inject(Fault {
         endpoint: "microsoft.token".into(),
         kind: FaultKind::InvalidGrant,
@@ -388,7 +258,7 @@ async fn a_failed_exchange_stores_nothing_and_reconsent_works() {
 #[tokio::test(flavor = "current_thread")]
 async fn google_pkce_consent_and_domain_wide_delegation() {
     let (logs, _guard) = CapturedLogs::start();
-    let setup = setup().await;
+    let setup = Setup::start().await;
 
     let started = setup.connect("google", json!({})).await;
     let authorize_url = started["authorize_url"].as_str().unwrap();
@@ -477,7 +347,7 @@ async fn redirect_uri_is_sent_exactly_as_configured() {
     let odd = "HTTP://LOCALHOST:80/v1/oauth/callback/google";
     let mut credentials = Credentials::default();
     credentials.redirect_uris = vec![credentials.redirect_uris[0].clone(), odd.to_owned()];
-    let setup = setup_with(credentials).await;
+    let setup = Setup::start_with(credentials).await;
 
     let started = setup.connect("google", json!({})).await;
     let authorize_url = started["authorize_url"].as_str().unwrap();
@@ -498,7 +368,7 @@ async fn redirect_uri_is_sent_exactly_as_configured() {
 #[tokio::test(flavor = "current_thread")]
 async fn okta_credentials_are_checked_then_stored() {
     let (logs, _guard) = CapturedLogs::start();
-    let setup = setup().await;
+    let setup = Setup::start().await;
     let path = "/v1/admin/integrations/okta";
     let body = |secret: &str| json!({"domain": "https://acme.okta.com", "client_id": setup.credentials.okta_client_id, "client_secret": secret});
 
@@ -564,7 +434,7 @@ async fn okta_credentials_are_checked_then_stored() {
 
 #[tokio::test]
 async fn okta_domain_guard_refuses_other_addresses() {
-    let setup = setup().await;
+    let setup = Setup::start().await;
     for domain in [
         "http://acme.okta.com",
         "https://127.0.0.1",
@@ -597,7 +467,7 @@ async fn okta_domain_guard_refuses_other_addresses() {
 
 #[tokio::test]
 async fn scope_catalogue_and_bad_connect_requests() {
-    let setup = setup().await;
+    let setup = Setup::start().await;
     let (status, catalogue) = setup.admin.get("/v1/admin/integrations/scopes").await;
     assert_eq!(status, StatusCode::OK);
     let microsoft = catalogue["providers"]["microsoft"].as_array().unwrap();

@@ -1,29 +1,18 @@
 //! Sends telemetry messages with `SendMessageBatch`, splitting large requests and retrying the
 //! entries that fail.
 
-use std::time::Duration;
-
 use aws_sdk_sqs::Client;
-use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use rollcall::envelope::TelemetryMessage;
-use rollcall::error::AwsError;
-use tracing::warn;
+use rollcall::queue::{self, group_into_batches};
 
-/// SQS accepts at most 10 entries in one `SendMessageBatch`.
-const MAX_BATCH_ENTRIES: usize = 10;
-/// SQS limits a message, and the sum of a batch's messages, to 256 KiB.
-const MAX_BATCH_BYTES: usize = 256 * 1024;
 /// Target size of one message, so that large requests split into several messages that each
 /// stay well inside the limit.
 const TARGET_MESSAGE_BYTES: usize = 64 * 1024;
-const SEND_ATTEMPTS: u32 = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EnqueueError {
     #[error(transparent)]
-    Aws(#[from] AwsError),
-    #[error("{failed} messages were not queued after {SEND_ATTEMPTS} attempts (last code {code})")]
-    EntriesFailed { failed: usize, code: String },
+    Send(#[from] queue::SendError),
     #[error("message could not be encoded: {0}")]
     Encode(#[from] serde_json::Error),
 }
@@ -51,63 +40,7 @@ impl QueueSender {
     }
 
     async fn send_batch(&self, bodies: &[&String]) -> Result<u32, EnqueueError> {
-        let mut pending: Vec<(String, &String)> = bodies
-            .iter()
-            .enumerate()
-            .map(|(i, body)| (i.to_string(), *body))
-            .collect();
-        let mut calls = 0;
-        for attempt in 0..SEND_ATTEMPTS {
-            let entries = pending
-                .iter()
-                .map(|(id, body)| {
-                    SendMessageBatchRequestEntry::builder()
-                        .id(id)
-                        .message_body(body.as_str())
-                        .build()
-                        .expect("id and body are set")
-                })
-                .collect();
-            calls += 1;
-            let output = self
-                .client
-                .send_message_batch()
-                .queue_url(&self.queue_url)
-                .set_entries(Some(entries))
-                .send()
-                .await;
-            let output = match output {
-                Ok(output) => output,
-                Err(error) => {
-                    let error = AwsError::sqs("SendMessageBatch", error);
-                    if attempt + 1 == SEND_ATTEMPTS || !error.is_retryable() {
-                        return Err(error.into());
-                    }
-                    warn!(error = %error, attempt, "SendMessageBatch failed; retrying");
-                    tokio::time::sleep(backoff(attempt)).await;
-                    continue;
-                }
-            };
-
-            let failed = output.failed;
-            if failed.is_empty() {
-                return Ok(calls);
-            }
-            let code = failed[0].code.clone();
-            if failed.iter().any(|entry| entry.sender_fault) || attempt + 1 == SEND_ATTEMPTS {
-                return Err(EnqueueError::EntriesFailed {
-                    failed: failed.len(),
-                    code,
-                });
-            }
-            warn!(
-                failed = failed.len(),
-                code, attempt, "some telemetry messages were not queued; retrying them"
-            );
-            pending.retain(|(id, _)| failed.iter().any(|entry| entry.id == *id));
-            tokio::time::sleep(backoff(attempt)).await;
-        }
-        Ok(calls)
+        Ok(queue::send_batch(&self.client, &self.queue_url, bodies, None).await?)
     }
 }
 
@@ -128,31 +61,6 @@ fn split_into_bodies(message: &TelemetryMessage) -> Result<Vec<String>, serde_js
         bodies.extend(split_into_bodies(&part)?);
     }
     Ok(bodies)
-}
-
-/// Groups message bodies into `SendMessageBatch` calls within the entry and size limits.
-fn group_into_batches(bodies: &[String]) -> Vec<Vec<&String>> {
-    let mut batches: Vec<Vec<&String>> = Vec::new();
-    let mut current: Vec<&String> = Vec::new();
-    let mut current_bytes = 0;
-    for body in bodies {
-        if !current.is_empty()
-            && (current.len() == MAX_BATCH_ENTRIES || current_bytes + body.len() > MAX_BATCH_BYTES)
-        {
-            batches.push(std::mem::take(&mut current));
-            current_bytes = 0;
-        }
-        current_bytes += body.len();
-        current.push(body);
-    }
-    if !current.is_empty() {
-        batches.push(current);
-    }
-    batches
-}
-
-fn backoff(attempt: u32) -> Duration {
-    Duration::from_millis(50 << attempt)
 }
 
 #[cfg(test)]
@@ -213,8 +121,8 @@ mod tests {
             .sum();
         assert_eq!(events, 100);
         for batch in group_into_batches(&bodies) {
-            assert!(batch.len() <= MAX_BATCH_ENTRIES);
-            assert!(batch.iter().map(|b| b.len()).sum::<usize>() <= MAX_BATCH_BYTES);
+            assert!(batch.len() <= queue::MAX_BATCH_ENTRIES);
+            assert!(batch.iter().map(|b| b.len()).sum::<usize>() <= queue::MAX_BATCH_BYTES);
         }
     }
 }

@@ -15,8 +15,8 @@ use tracing::{info, warn};
 use admin_api::http::{internal, path_parameter, query_parameter};
 
 use crate::integrations::{Connection, IntegrationView};
-use crate::providers::ProviderError;
 use crate::{OAuthCallback, unknown_provider};
+use rollcall::provider_client::ProviderError;
 
 fn rejected(reason: &'static str, detail: impl Into<String>) -> Problem {
     Problem::new(400, "Bad Request", detail).with("reason", json!(reason))

@@ -18,8 +18,8 @@ use admin_api::auth::Administrator;
 use admin_api::http::{bad_request, internal, json, json_body, path_parameter};
 
 use crate::integrations::{Connection, IntegrationView};
-use crate::providers::{ProviderError, ServiceAccountKey};
 use crate::{OAuthCallback, unknown_provider};
+use rollcall::provider_client::{ProviderError, ServiceAccountKey};
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]

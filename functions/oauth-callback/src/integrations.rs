@@ -9,6 +9,7 @@ use rollcall::error::AwsError;
 use rollcall::ids::TenantId;
 use rollcall::integration::{
     self, Delegation, Feature, INTEGRATION_SK_PREFIX, IntegrationItem, IntegrationStatus, Provider,
+    SyncSummary,
 };
 use rollcall::problem::Problem;
 use rollcall::table;
@@ -37,6 +38,8 @@ pub struct IntegrationView<'a> {
     pub delegation: Option<&'a Delegation>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_error: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_sync: Option<&'a SyncSummary>,
 }
 
 impl<'a> From<&'a IntegrationItem> for IntegrationView<'a> {
@@ -53,6 +56,7 @@ impl<'a> From<&'a IntegrationItem> for IntegrationView<'a> {
             client_id: item.client_id.as_deref(),
             delegation: item.delegation.as_ref(),
             last_error: item.last_error.as_deref(),
+            last_sync: item.last_sync.as_ref(),
         }
     }
 }
@@ -113,9 +117,12 @@ impl OAuthCallback {
         connection: Connection,
         previous: Option<IntegrationItem>,
     ) -> Result<IntegrationItem, Problem> {
+        let last_sync = previous.as_ref().and_then(|p| p.last_sync.clone());
         let item = IntegrationItem {
             pk: table::tenant_pk(tenant_id),
             sk: integration::integration_sk(connection.provider),
+            gsi1pk: integration::INTEGRATIONS_GSI1_PK.to_owned(),
+            gsi1sk: integration::integrations_gsi1_sk(tenant_id, connection.provider),
             tenant_id: tenant_id.clone(),
             provider: connection.provider,
             provider_tenant: connection.provider_tenant,
@@ -128,6 +135,10 @@ impl OAuthCallback {
             connected_by: connection.connected_by,
             delegation: previous.and_then(|p| p.delegation),
             last_error: None,
+            // A new consent starts from a full listing.
+            delta_link: None,
+            last_full_sync_at: None,
+            last_sync,
         };
         self.store.put(&item).await.map_err(internal)?;
         self.queue_sync(tenant_id, item.provider).await?;

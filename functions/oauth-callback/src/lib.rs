@@ -10,8 +10,6 @@
 mod callback;
 mod connect;
 mod integrations;
-mod providers;
-mod secrets;
 
 use admin_api::auth;
 use admin_api::http::{self, problem_response};
@@ -23,7 +21,7 @@ use rollcall::problem::Problem;
 use rollcall::store::Store;
 use tracing::info;
 
-pub use crate::providers::ServiceAccountKey;
+pub use rollcall::provider_client::ServiceAccountKey;
 
 /// Rollcall's application registered with a provider. The secret lives in Secrets Manager.
 #[derive(Debug, Clone)]
@@ -90,14 +88,14 @@ impl Config {
 pub struct OAuthCallback {
     store: Store,
     sqs: aws_sdk_sqs::Client,
-    secrets: secrets::Secrets,
-    providers: providers::Providers,
+    secrets: rollcall::secrets::Secrets,
+    providers: rollcall::provider_client::Providers,
     config: Config,
 }
 
 impl OAuthCallback {
     pub fn new(clients: &Clients, config: Config) -> Self {
-        let secrets = secrets::Secrets::new(
+        let secrets = rollcall::secrets::Secrets::new(
             aws_sdk_secretsmanager::Client::new(&clients.sdk),
             config.secret_name_prefix.clone(),
         );
@@ -105,7 +103,7 @@ impl OAuthCallback {
             store: Store::new(clients.dynamodb.clone(), config.table_name.clone()),
             sqs: clients.sqs.clone(),
             secrets,
-            providers: providers::Providers::new(config.endpoints.clone()),
+            providers: rollcall::provider_client::Providers::new(config.endpoints.clone()),
             config,
         }
     }

@@ -331,7 +331,7 @@ impl Store {
     }
 
     /// Runs a query to its last page and returns every item.
-    pub(crate) async fn query_all_pages(
+    pub async fn query_all_pages(
         &self,
         query: QueryFluentBuilder,
     ) -> Result<Vec<HashMap<String, AttributeValue>>, StoreError> {

@@ -126,6 +126,45 @@ impl Registry for RollcallFunctions {
                     Box::pin(async move { function.handle(request).await })
                 })))
             }
+            "SyncSchedulerFunction" => {
+                let function = Arc::new(sync_scheduler::SyncScheduler::new(
+                    clients,
+                    sync_scheduler::Config::from_lookup(environment)?,
+                ));
+                Ok(Handler::Schedule(Arc::new(move |_event| {
+                    let function = Arc::clone(&function);
+                    Box::pin(async move {
+                        function.handle().await?;
+                        Ok(())
+                    })
+                })))
+            }
+            "SyncWorkerFunction" => {
+                let function = Arc::new(sync_worker::SyncWorker::new(
+                    clients,
+                    sync_worker::Config::from_lookup(environment)?,
+                ));
+                Ok(Handler::Sqs(Arc::new(move |event| {
+                    let function = Arc::clone(&function);
+                    Box::pin(async move {
+                        let response = function.handle(event).await?;
+                        Ok(serde_json::to_value(response)?)
+                    })
+                })))
+            }
+            "DirectoryWriterFunction" => {
+                let function = Arc::new(directory_writer::DirectoryWriter::new(
+                    clients,
+                    directory_writer::Config::from_lookup(environment)?,
+                ));
+                Ok(Handler::Sqs(Arc::new(move |event| {
+                    let function = Arc::clone(&function);
+                    Box::pin(async move {
+                        let response = function.handle(event).await?;
+                        Ok(serde_json::to_value(response)?)
+                    })
+                })))
+            }
             other => Err(format!(
                 "the local runner has no handler for function {other}; add it to RollcallFunctions"
             )

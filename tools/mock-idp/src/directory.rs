@@ -1,6 +1,8 @@
 //! The directory the mock serves: provider-neutral users, groups and apps that each provider
 //! renders in its own wire format.
 
+use std::collections::HashSet;
+
 use serde::{Deserialize, Serialize};
 
 /// An account's state in the directory.
@@ -43,6 +45,14 @@ pub struct User {
     /// Inbox rules (Graph) or filters (Gmail).
     #[serde(default)]
     pub mail_rules: Vec<MailRule>,
+}
+
+impl User {
+    /// Returns whether `address` is the user's primary address or an alias, ignoring ASCII case.
+    pub fn has_address(&self, address: &str) -> bool {
+        self.email.eq_ignore_ascii_case(address)
+            || self.aliases.iter().any(|a| a.eq_ignore_ascii_case(address))
+    }
 }
 
 /// The scope URI prefix of Microsoft Graph permissions.
@@ -171,6 +181,28 @@ impl Directory {
             groups,
             apps,
         }
+    }
+
+    pub fn user(&self, id: &str) -> Option<&User> {
+        self.users.iter().find(|u| u.id == id)
+    }
+
+    pub fn group(&self, id: &str) -> Option<&Group> {
+        self.groups.iter().find(|g| g.id == id)
+    }
+
+    pub fn app(&self, id: &str) -> Option<&App> {
+        self.apps.iter().find(|a| a.id == id)
+    }
+
+    /// Returns the users whose ids are in `ids`, in directory order. Ids of users not in the
+    /// directory are skipped.
+    pub fn users_among(&self, ids: &[String]) -> Vec<&User> {
+        let ids: HashSet<&str> = ids.iter().map(String::as_str).collect();
+        self.users
+            .iter()
+            .filter(|u| ids.contains(u.id.as_str()))
+            .collect()
     }
 }
 

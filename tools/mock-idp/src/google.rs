@@ -8,20 +8,28 @@ pub(crate) mod gmail;
 pub(crate) mod oauth;
 
 use std::collections::HashMap;
+use std::sync::MutexGuard;
 
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+use crate::admission::ErrorFormat;
 use crate::directory::{AccountState, User};
-use crate::microsoft::{decode_offset, encode_offset};
+use crate::oauth::oauth_error;
+use crate::paging::{AboveMax, InvalidPage, Page, Paging};
 use crate::state::{FaultKind, MockState};
-use crate::{Rejection, Shared, lock};
+use crate::{Rejection, Shared};
 
 /// The Directory API's maximum `maxResults` for `users.list`.
 const MAX_RESULTS: usize = 500;
 const DEFAULT_RESULTS: usize = 100;
+
+const ERRORS: ErrorFormat = ErrorFormat {
+    unauthorized,
+    fault: fault_response,
+};
 
 pub(crate) fn google_error(
     status: StatusCode,
@@ -38,47 +46,86 @@ pub(crate) fn google_error(
     (status, axum::Json(body)).into_response()
 }
 
+/// Google's 400 for a list request that names no customer or domain it may list.
+pub(crate) fn bad_request() -> Rejection {
+    google_error(
+        StatusCode::BAD_REQUEST,
+        "badRequest",
+        "Bad Request",
+        "INVALID_ARGUMENT",
+    )
+    .into()
+}
+
+fn unauthorized() -> Response {
+    google_error(
+        StatusCode::UNAUTHORIZED,
+        "authError",
+        "Invalid Credentials",
+        "UNAUTHENTICATED",
+    )
+}
+
 /// The customer id of the mock's Workspace account.
 pub(crate) const CUSTOMER_ID: &str = "C01abc234";
 
 pub(crate) fn fault_response(kind: FaultKind) -> Option<Response> {
     let response = match kind {
-        FaultKind::GoogleForbidden { reason } => google_error(StatusCode::FORBIDDEN, &reason, "Request had insufficient authentication scopes or exceeded a limit.", "PERMISSION_DENIED"),
+        FaultKind::GoogleForbidden { reason } => google_error(
+            StatusCode::FORBIDDEN,
+            &reason,
+            "Request had insufficient authentication scopes or exceeded a limit.",
+            "PERMISSION_DENIED",
+        ),
         FaultKind::Throttle { retry_after } => {
-            let mut response = google_error(StatusCode::TOO_MANY_REQUESTS, "rateLimitExceeded", "Rate Limit Exceeded", "RESOURCE_EXHAUSTED");
+            let mut response = google_error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rateLimitExceeded",
+                "Rate Limit Exceeded",
+                "RESOURCE_EXHAUSTED",
+            );
             if let Some(value) = retry_after.and_then(|v| HeaderValue::from_str(&v).ok()) {
                 response.headers_mut().insert("retry-after", value);
             }
             response
         }
-        FaultKind::ServerError => google_error(StatusCode::SERVICE_UNAVAILABLE, "backendError", "Backend Error", "UNAVAILABLE"),
-        FaultKind::InvalidGrant => (StatusCode::BAD_REQUEST, axum::Json(json!({"error": "invalid_grant", "error_description": "Token has been expired or revoked."}))).into_response(),
-        FaultKind::UnauthorizedClient => (StatusCode::UNAUTHORIZED, axum::Json(json!({"error": "unauthorized_client", "error_description": "Client is unauthorized to retrieve access tokens using this method, or client not authorized for any of the scopes requested."}))).into_response(),
+        FaultKind::ServerError => google_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "backendError",
+            "Backend Error",
+            "UNAVAILABLE",
+        ),
+        FaultKind::InvalidGrant => oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            "Token has been expired or revoked.",
+        ),
+        FaultKind::UnauthorizedClient => oauth_error(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized_client",
+            "Client is unauthorized to retrieve access tokens using this method, or client not authorized for any of the scopes requested.",
+        ),
         _ => return None,
     };
     Some(response)
 }
 
-/// Counts a Google API request, checks its bearer token and applies a queued fault.
-pub(crate) fn admit(
-    state: &mut MockState,
+/// Locks the state for a Google API request: counts it, checks its bearer token and applies a
+/// queued fault.
+pub(crate) fn admit<'a>(
+    shared: &'a Shared,
     endpoint: &str,
     headers: &HeaderMap,
-) -> Result<(), Rejection> {
-    let fault = state.record(endpoint);
-    if !state.authorised(headers) {
-        return Err(google_error(
-            StatusCode::UNAUTHORIZED,
-            "authError",
-            "Invalid Credentials",
-            "UNAUTHENTICATED",
-        )
-        .into());
-    }
-    match fault.and_then(fault_response) {
-        Some(response) => Err(response.into()),
-        None => Ok(()),
-    }
+) -> Result<MutexGuard<'a, MockState>, Rejection> {
+    ERRORS.admit(shared, endpoint, headers, |_| true)
+}
+
+/// Locks the state for a token request: counts it and applies a queued fault.
+pub(crate) fn admit_token_request<'a>(
+    shared: &'a Shared,
+    invalid_scope: impl FnOnce() -> Response,
+) -> Result<MutexGuard<'a, MockState>, Rejection> {
+    ERRORS.admit_token_request(shared, "google.token", invalid_scope)
 }
 
 /// Sends `body`, trimmed to the request's `fields` parameter if it has one.
@@ -99,38 +146,47 @@ pub(crate) fn respond(query: &HashMap<String, String>, body: Value) -> Result<Re
 }
 
 /// Reads `maxResults` (1 to `max`) and `pageToken`, or returns Google's 400.
-pub(crate) fn page_bounds(
+pub(crate) fn read_page(
     query: &HashMap<String, String>,
     default: usize,
     max: usize,
-) -> Result<(usize, usize), Rejection> {
-    let max_results = match query.get("maxResults").map(|m| m.parse::<usize>()) {
-        None => default,
-        Some(Ok(value)) if (1..=max).contains(&value) => value,
-        Some(_) => {
-            return Err(google_error(
-                StatusCode::BAD_REQUEST,
-                "invalid",
-                "Invalid value for: maxResults",
-                "INVALID_ARGUMENT",
-            )
-            .into());
-        }
+) -> Result<Page, Rejection> {
+    let paging = Paging {
+        size_parameter: "maxResults",
+        token_parameter: "pageToken",
+        default_size: default,
+        max_size: max,
+        above_max: AboveMax::Reject,
     };
-    let offset = match query.get("pageToken").map(|t| decode_offset(t)) {
-        None => 0,
-        Some(Some(offset)) => offset,
-        Some(None) => {
-            return Err(google_error(
-                StatusCode::BAD_REQUEST,
-                "invalid",
-                "Invalid page token",
-                "INVALID_ARGUMENT",
-            )
-            .into());
-        }
-    };
-    Ok((offset, max_results))
+    paging.read(query).map_err(|invalid| {
+        let message = match invalid {
+            InvalidPage::Size => "Invalid value for: maxResults",
+            InvalidPage::Token => "Invalid page token",
+        };
+        google_error(
+            StatusCode::BAD_REQUEST,
+            "invalid",
+            message,
+            "INVALID_ARGUMENT",
+        )
+        .into()
+    })
+}
+
+/// Builds a list body: `kind`, `etag` and, while items remain after `page`, `nextPageToken`.
+pub(crate) fn list_body(kind: &str, etag: &str, page: &Page, total: usize) -> Value {
+    let mut body = json!({"kind": kind, "etag": etag});
+    if let Some(token) = page.next_token(total) {
+        body["nextPageToken"] = json!(token);
+    }
+    body
+}
+
+/// Adds `items` to `body` under `field`, unless there are none: Google leaves out empty lists.
+pub(crate) fn insert_list(body: &mut Value, field: &str, items: Vec<Value>) {
+    if !items.is_empty() {
+        body[field] = Value::Array(items);
+    }
 }
 
 fn render(user: &User) -> Value {
@@ -167,31 +223,17 @@ pub async fn users(
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, Rejection> {
-    let mut state = lock(&state)?;
-    admit(&mut state, "google.users", &headers)?;
+    let state = admit(&state, "google.users", &headers)?;
     if query.get("customer").map(String::as_str) != Some("my_customer")
         && !query.contains_key("domain")
     {
-        return Err(google_error(
-            StatusCode::BAD_REQUEST,
-            "badRequest",
-            "Bad Request",
-            "INVALID_ARGUMENT",
-        )
-        .into());
+        return Err(bad_request());
     }
-    let (offset, max_results) = page_bounds(&query, DEFAULT_RESULTS, MAX_RESULTS)?;
+    let page = read_page(&query, DEFAULT_RESULTS, MAX_RESULTS)?;
 
     let users = &state.directory("google").users;
-    let page: Vec<Value> = users
-        .iter()
-        .skip(offset)
-        .take(max_results)
-        .map(render)
-        .collect();
-    let mut body = json!({"kind": "admin#directory#users", "etag": "\"directory\"", "users": page});
-    if offset.saturating_add(max_results) < users.len() {
-        body["nextPageToken"] = json!(encode_offset(offset + max_results));
-    }
+    let mut body = list_body("admin#directory#users", "\"directory\"", &page, users.len());
+    // The mock keeps an empty `users` list, unlike the other lists.
+    body["users"] = page.slice(users).map(render).collect();
     respond(&query, body)
 }

@@ -44,13 +44,17 @@
 //! Graph's `transitiveMembers`, Okta's group rules or Microsoft's delegated authorization-code
 //! flow. Tokens carry no scopes, so every endpoint accepts any token the mock issued.
 
+mod admission;
 pub mod directory;
 mod google;
 mod microsoft;
+mod oauth;
 mod okta;
+mod paging;
 mod state;
 mod urlencode;
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -62,7 +66,7 @@ use axum::routing::{get, post};
 use serde_json::json;
 
 pub use directory::{AccountState, App, Directory, Grant, Group, MailRule, User};
-pub use state::{AuthorizationCode, Credentials, Fault, FaultKind, MockState};
+pub use state::{AuthorizationCode, Credentials, Fault, FaultKind, MockState, UnknownProvider};
 
 /// The three directories and the credentials the mock accepts.
 #[derive(Debug, Clone)]
@@ -210,6 +214,11 @@ fn lock(state: &Shared) -> Result<MutexGuard<'_, MockState>, Rejection> {
         tracing::error!("mock state lock is poisoned by an earlier panic");
         StatusCode::INTERNAL_SERVER_ERROR.into_response().into()
     })
+}
+
+/// Returns a query or form parameter, or `""` when the request lacks it.
+fn parameter<'a>(parameters: &'a HashMap<String, String>, name: &str) -> &'a str {
+    parameters.get(name).map(String::as_str).unwrap_or_default()
 }
 
 /// Builds a 302 redirect to `location`.

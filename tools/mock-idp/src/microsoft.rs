@@ -8,22 +8,34 @@ pub(crate) mod mail;
 pub(crate) mod reports;
 
 use std::collections::HashMap;
+use std::sync::MutexGuard;
 
 use axum::extract::{Form, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value, json};
 
+use crate::admission::ErrorFormat;
 use crate::directory::User;
+use crate::paging::{AboveMax, InvalidPage, Page, Paging, decode_offset, encode_offset};
 use crate::state::{FaultKind, MockState};
 use crate::urlencode::{HexCase, encode};
-use crate::{Rejection, Shared, lock};
+use crate::{Rejection, Shared, parameter};
 
-/// Graph's page size limit for `/users`.
-const MAX_TOP: usize = 999;
-const DEFAULT_TOP: usize = 100;
+/// Graph's paging, with the `$top` limits of `/users` (1 to 999, 100 by default), which the mock
+/// applies to every Graph list.
+const PAGING: Paging = Paging {
+    size_parameter: "$top",
+    token_parameter: "$skiptoken",
+    default_size: 100,
+    max_size: 999,
+    above_max: AboveMax::Reject,
+};
+
+const ERRORS: ErrorFormat = ErrorFormat {
+    unauthorized,
+    fault: fault_response,
+};
 
 pub(crate) fn graph_error(status: StatusCode, code: &str, message: &str) -> Response {
     let body = json!({"error": {"code": code, "message": message, "innerError": {"date": chrono::Utc::now().to_rfc3339(), "request-id": "00000000-0000-0000-0000-000000000000"}}});
@@ -40,6 +52,14 @@ pub(crate) fn identity_error(status: StatusCode, error: &str, description: &str)
         .into_iter()
         .collect();
     (status, axum::Json(json!({"error": error, "error_description": description, "error_codes": codes, "timestamp": chrono::Utc::now().to_rfc3339()}))).into_response()
+}
+
+fn unauthorized() -> Response {
+    graph_error(
+        StatusCode::UNAUTHORIZED,
+        "InvalidAuthenticationToken",
+        "Access token is empty or invalid.",
+    )
 }
 
 /// Builds the response for a fault in Microsoft's formats. Returns `None` for faults of other
@@ -92,92 +112,61 @@ fn fault_response(kind: FaultKind) -> Option<Response> {
     Some(response)
 }
 
-/// Counts a Graph data request, checks its bearer token and applies a queued fault. A fault for
-/// an expired page token waits for a request that carries `$skiptoken`.
-pub(crate) fn admit(
-    state: &mut MockState,
+/// Locks the state for a Graph data request: counts it, checks its bearer token and applies a
+/// queued fault. A fault for an expired page token waits for a request that carries
+/// `$skiptoken`.
+pub(crate) fn admit<'a>(
+    shared: &'a Shared,
     endpoint: &str,
     headers: &HeaderMap,
     query: &HashMap<String, String>,
-) -> Result<(), Rejection> {
+) -> Result<MutexGuard<'a, MockState>, Rejection> {
     let has_skip_token = query.contains_key("$skiptoken");
-    let fault = state.record_where(endpoint, |kind| {
+    ERRORS.admit(shared, endpoint, headers, |kind| {
         *kind != FaultKind::ExpiredPageToken || has_skip_token
-    });
-    if !state.authorised(headers) {
-        return Err(graph_error(
-            StatusCode::UNAUTHORIZED,
-            "InvalidAuthenticationToken",
-            "Access token is empty or invalid.",
-        )
-        .into());
-    }
-    match fault.and_then(fault_response) {
-        Some(response) => Err(response.into()),
-        None => Ok(()),
-    }
+    })
 }
 
-/// The slice of a collection that a Graph list request selects.
-pub(crate) struct Page {
-    pub offset: usize,
-    pub top: usize,
-}
-
-impl Page {
-    /// Reads `$top` (1 to 999, default 100) and `$skiptoken`, or returns Graph's 400.
-    pub(crate) fn from_query(query: &HashMap<String, String>) -> Result<Self, Rejection> {
-        let top = match query.get("$top").map(|t| t.parse::<usize>()) {
-            None => DEFAULT_TOP,
-            Some(Ok(top)) if (1..=MAX_TOP).contains(&top) => top,
-            Some(_) => {
-                return Err(graph_error(
-                    StatusCode::BAD_REQUEST,
-                    "Request_UnsupportedQuery",
-                    "Invalid page size specified: '$top'. Must be between 1 and 999 inclusive.",
-                )
-                .into());
-            }
+/// Reads `$top` (1 to 999, default 100) and `$skiptoken`, or returns Graph's 400.
+pub(crate) fn read_page(query: &HashMap<String, String>) -> Result<Page, Rejection> {
+    PAGING.read(query).map_err(|invalid| {
+        let response = match invalid {
+            InvalidPage::Size => graph_error(
+                StatusCode::BAD_REQUEST,
+                "Request_UnsupportedQuery",
+                "Invalid page size specified: '$top'. Must be between 1 and 999 inclusive.",
+            ),
+            InvalidPage::Token => graph_error(
+                StatusCode::BAD_REQUEST,
+                "Directory_InvalidPageToken",
+                "The specified page token value is invalid.",
+            ),
         };
-        let offset = match query.get("$skiptoken").map(|t| decode_offset(t)) {
-            None => 0,
-            Some(Some(offset)) => offset,
-            Some(None) => {
-                return Err(graph_error(
-                    StatusCode::BAD_REQUEST,
-                    "Directory_InvalidPageToken",
-                    "The specified page token value is invalid.",
-                )
-                .into());
-            }
-        };
-        Ok(Self { offset, top })
-    }
-
-    /// Returns this page of `items`.
-    pub(crate) fn slice<'a, T>(&self, items: &'a [T]) -> impl Iterator<Item = &'a T> {
-        items.iter().skip(self.offset).take(self.top)
-    }
+        response.into()
+    })
 }
 
-/// Builds a Graph collection body for the page of `total` items at `path`, with an
-/// `@odata.nextLink` that repeats `$select` and `$filter` while items remain.
-pub(crate) fn collection(
+fn context_url(state: &MockState, context: &str) -> String {
+    format!("{}/v1.0/$metadata#{context}", state.base_url)
+}
+
+/// Builds a Graph collection body with the page of `items` at `path`, each rendered by
+/// `render`, and an `@odata.nextLink` that repeats `$select` and `$filter` while items remain.
+pub(crate) fn collection<T>(
     state: &MockState,
     path: &str,
     context: &str,
     query: &HashMap<String, String>,
     page: &Page,
-    total: usize,
-    values: Vec<Value>,
+    items: &[T],
+    render: impl FnMut(&T) -> Value,
 ) -> Value {
-    let mut body = json!({"@odata.context": format!("{}/v1.0/$metadata#{context}", state.base_url), "value": values});
-    if page.offset.saturating_add(page.top) < total {
+    let values: Vec<Value> = page.slice(items).map(render).collect();
+    let mut body = json!({"@odata.context": context_url(state, context), "value": values});
+    if let Some(next_token) = page.next_token(items.len()) {
         let mut next = format!(
-            "{}{path}?$top={}&$skiptoken={}",
-            state.base_url,
-            page.top,
-            encode_offset(page.offset + page.top)
+            "{}{path}?$top={}&$skiptoken={next_token}",
+            state.base_url, page.size
         );
         if let Some(select) = query.get("$select") {
             next.push_str(&format!("&$select={select}"));
@@ -216,7 +205,7 @@ pub(crate) fn find_user<'a>(users: &'a [User], domain: &str, key: &str) -> Optio
 }
 
 /// Graph's 404 for an id that names no object.
-pub(crate) fn not_found(id: &str) -> Response {
+pub(crate) fn not_found(id: &str) -> Rejection {
     graph_error(
         StatusCode::NOT_FOUND,
         "Request_ResourceNotFound",
@@ -224,6 +213,7 @@ pub(crate) fn not_found(id: &str) -> Response {
             "Resource '{id}' does not exist or one of its queried reference-property objects are not present."
         ),
     )
+    .into()
 }
 
 pub async fn token(
@@ -231,23 +221,16 @@ pub async fn token(
     Path(tenant): Path<String>,
     Form(form): Form<HashMap<String, String>>,
 ) -> Result<Response, Rejection> {
-    let mut state = lock(&state)?;
-    match state.record("microsoft.token") {
-        Some(FaultKind::InvalidScope) => {
-            let scope = form.get("scope").map(String::as_str).unwrap_or_default();
-            return Err(identity_error(
-                StatusCode::BAD_REQUEST,
-                "invalid_scope",
-                &format!("AADSTS70011: The provided value for the input parameter 'scope' is not valid. The scope {scope} is not valid."),
-            ).into());
-        }
-        Some(kind) => {
-            if let Some(response) = fault_response(kind) {
-                return Err(response.into());
-            }
-        }
-        None => {}
-    }
+    let mut state = ERRORS.admit_token_request(&state, "microsoft.token", || {
+        identity_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_scope",
+            &format!(
+                "AADSTS70011: The provided value for the input parameter 'scope' is not valid. The scope {} is not valid.",
+                parameter(&form, "scope")
+            ),
+        )
+    })?;
     let credentials = &state.config.credentials;
     if tenant != credentials.microsoft_tenant {
         return Err(identity_error(
@@ -257,7 +240,7 @@ pub async fn token(
         )
         .into());
     }
-    if form.get("grant_type").map(String::as_str) != Some("client_credentials") {
+    if parameter(&form, "grant_type") != "client_credentials" {
         return Err(identity_error(
             StatusCode::BAD_REQUEST,
             "unsupported_grant_type",
@@ -265,7 +248,7 @@ pub async fn token(
         )
         .into());
     }
-    if form.get("scope").map(String::as_str) != Some("https://graph.microsoft.com/.default") {
+    if parameter(&form, "scope") != "https://graph.microsoft.com/.default" {
         return Err(identity_error(
             StatusCode::BAD_REQUEST,
             "invalid_scope",
@@ -374,57 +357,65 @@ pub async fn users(
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, Rejection> {
-    let mut state = lock(&state)?;
-    admit(&mut state, "microsoft.users", &headers, &query)?;
-    let page = Page::from_query(&query)?;
+    let state = admit(&state, "microsoft.users", &headers, &query)?;
+    let page = read_page(&query)?;
     let select = select_fields(&query);
     let directory = state.directory("microsoft");
-    let values: Vec<Value> = page
-        .slice(&directory.users)
-        .map(|u| render(u, &directory.domain, select.as_deref()))
-        .collect();
     let body = collection(
         &state,
         "/v1.0/users",
         "users",
         &query,
         &page,
-        directory.users.len(),
-        values,
+        &directory.users,
+        |u| render(u, &directory.domain, select.as_deref()),
     );
     Ok(axum::Json(body).into_response())
 }
 
+/// Returns the link to the changes after the current directory version, repeating `$select`.
+fn delta_link(state: &MockState, query: &HashMap<String, String>) -> String {
+    let mut link = format!(
+        "{}/v1.0/users/delta?$deltatoken={}",
+        state.base_url,
+        encode_offset(state.version as usize)
+    );
+    if let Some(select) = query.get("$select") {
+        link.push_str(&format!("&$select={select}"));
+    }
+    link
+}
+
 /// `/users/delta`: without a token, every user page by page, ending in a deltaLink; with a
-/// `$deltatoken`, the users changed and removed since it was issued.
+/// `$deltatoken`, the users changed and removed since it was issued; with `$deltatoken=latest`,
+/// only a deltaLink from now on.
 pub async fn users_delta(
     State(state): State<Shared>,
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, Rejection> {
-    let mut state = lock(&state)?;
+    let has_skip_token = query.contains_key("$skiptoken");
     let delta_token = query.get("$deltatoken");
-    let fault = state.record_where("microsoft.users_delta", |kind| {
-        *kind != FaultKind::ExpiredDeltaToken || delta_token.is_some()
-    });
-    if !state.authorised(&headers) {
-        return Err(graph_error(
-            StatusCode::UNAUTHORIZED,
-            "InvalidAuthenticationToken",
-            "Access token is empty or invalid.",
-        )
-        .into());
-    }
-    if let Some(response) = fault.and_then(fault_response) {
-        return Err(response.into());
-    }
+    // A token fault waits for a request that carries that kind of token.
+    let state = ERRORS.admit(
+        &state,
+        "microsoft.users_delta",
+        &headers,
+        |kind| match kind {
+            FaultKind::ExpiredPageToken => has_skip_token,
+            FaultKind::ExpiredDeltaToken => delta_token.is_some(),
+            _ => true,
+        },
+    )?;
     let select = select_fields(&query);
     let directory = state.directory("microsoft");
-    let select_query = query
-        .get("$select")
-        .map(|s| format!("&$select={s}"))
-        .unwrap_or_default();
+    let render_user = |u: &User| render(u, &directory.domain, select.as_deref());
 
+    // `$deltatoken=latest` answers with no users and a deltaLink for changes from now on.
+    if delta_token.is_some_and(|t| t == "latest") {
+        let body = json!({"@odata.context": context_url(&state, "users"), "value": [], "@odata.deltaLink": delta_link(&state, &query)});
+        return Ok(axum::Json(body).into_response());
+    }
     if let Some(token) = delta_token {
         let Some(since) = decode_offset(token) else {
             return Err(graph_error(
@@ -443,63 +434,34 @@ pub async fn users_delta(
                     .get(&u.id)
                     .is_some_and(|v| *v as usize > since)
             })
-            .map(|u| render(u, &directory.domain, select.as_deref()))
+            .map(render_user)
             .collect();
         for (id, version) in &state.removed {
             if *version as usize > since {
                 changes.push(json!({"id": id, "@removed": {"reason": "changed"}}));
             }
         }
-        let link = format!(
-            "{}/v1.0/users/delta?$deltatoken={}{select_query}",
-            state.base_url,
-            encode_offset(state.version as usize)
-        );
-        return Ok(axum::Json(json!({"@odata.context": format!("{}/v1.0/$metadata#users", state.base_url), "value": changes, "@odata.deltaLink": link})).into_response());
+        let body = json!({"@odata.context": context_url(&state, "users"), "value": changes, "@odata.deltaLink": delta_link(&state, &query)});
+        return Ok(axum::Json(body).into_response());
     }
 
-    let top = query
-        .get("$top")
-        .and_then(|t| t.parse::<usize>().ok())
-        .filter(|t| (1..=MAX_TOP).contains(t))
-        .unwrap_or(DEFAULT_TOP);
-    let offset = query
-        .get("$skiptoken")
-        .and_then(|t| decode_offset(t))
-        .unwrap_or(0);
-    let page: Vec<Value> = directory
-        .users
-        .iter()
-        .skip(offset)
-        .take(top)
-        .map(|u| render(u, &directory.domain, select.as_deref()))
-        .collect();
-    let mut body = json!({"@odata.context": format!("{}/v1.0/$metadata#users", state.base_url), "value": page});
-    if offset.saturating_add(top) < directory.users.len() {
-        body["@odata.nextLink"] = json!(format!(
-            "{}/v1.0/users/delta?$top={top}&$skiptoken={}{select_query}",
-            state.base_url,
-            encode_offset(offset + top)
-        ));
-    } else {
-        body["@odata.deltaLink"] = json!(format!(
-            "{}/v1.0/users/delta?$deltatoken={}{select_query}",
-            state.base_url,
-            encode_offset(state.version as usize)
-        ));
+    // NOTE: unlike `/users`, the initial delta sync falls back to the default for an invalid
+    // `$top` or `$skiptoken` instead of returning 400.
+    let page = Page {
+        offset: PAGING.read_offset(&query).unwrap_or(0),
+        size: PAGING.read_size(&query).unwrap_or(PAGING.default_size),
+    };
+    let mut body = collection(
+        &state,
+        "/v1.0/users/delta",
+        "users",
+        &query,
+        &page,
+        &directory.users,
+        render_user,
+    );
+    if body.get("@odata.nextLink").is_none() {
+        body["@odata.deltaLink"] = json!(delta_link(&state, &query));
     }
     Ok(axum::Json(body).into_response())
-}
-
-pub fn encode_offset(offset: usize) -> String {
-    URL_SAFE_NO_PAD.encode(format!("o:{offset}"))
-}
-
-pub fn decode_offset(token: &str) -> Option<usize> {
-    let bytes = URL_SAFE_NO_PAD.decode(token).ok()?;
-    String::from_utf8(bytes)
-        .ok()?
-        .strip_prefix("o:")?
-        .parse()
-        .ok()
 }

@@ -8,6 +8,7 @@ pub(crate) mod factors;
 pub(crate) mod groups;
 
 use std::collections::HashMap;
+use std::sync::MutexGuard;
 
 use axum::extract::{Form, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -16,11 +17,13 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 
+use crate::admission::ErrorFormat;
 use crate::directory::{AccountState, User};
-use crate::microsoft::{decode_offset, encode_offset};
+use crate::oauth::oauth_error;
+use crate::paging::{AboveMax, InvalidPage, Page, Paging};
 use crate::state::{FaultKind, MockState};
 use crate::urlencode::{HexCase, encode};
-use crate::{Rejection, Shared, lock};
+use crate::{Rejection, Shared, parameter};
 use expression::Expression;
 
 /// Okta's maximum `limit` for `/api/v1/users`.
@@ -28,113 +31,145 @@ const MAX_LIMIT: usize = 200;
 /// The `lastUpdated` of users whose `last_updated` is unset.
 const DEFAULT_LAST_UPDATED: &str = "2026-11-30T08:12:00.000Z";
 
+const ERRORS: ErrorFormat = ErrorFormat {
+    unauthorized,
+    fault: fault_response,
+};
+
 pub(crate) fn okta_error(status: StatusCode, code: &str, summary: &str) -> Response {
     let body = json!({"errorCode": code, "errorSummary": summary, "errorLink": code, "errorId": "oae0000000000000000", "errorCauses": []});
     (status, axum::Json(body)).into_response()
 }
 
+fn unauthorized() -> Response {
+    okta_error(
+        StatusCode::UNAUTHORIZED,
+        "E0000011",
+        "Invalid token provided",
+    )
+}
+
+/// Builds Okta's 429. `Date` and `X-Rate-Limit-Reset` use the server's clock, which runs
+/// `server_clock_offset_seconds` away from the real time, so that a test can put it behind or
+/// ahead of the client's clock.
+fn rate_limit(reset_after_seconds: i64, server_clock_offset_seconds: i64) -> Response {
+    let server_now = chrono::Utc::now()
+        .timestamp()
+        .saturating_add(server_clock_offset_seconds);
+    let reset = server_now.saturating_add(reset_after_seconds).max(0);
+    let mut response = okta_error(
+        StatusCode::TOO_MANY_REQUESTS,
+        "E0000047",
+        "API call exceeded rate limit due to too many requests.",
+    );
+    let headers = response.headers_mut();
+    headers.insert("x-rate-limit-limit", HeaderValue::from_static("600"));
+    headers.insert("x-rate-limit-remaining", HeaderValue::from_static("0"));
+    headers.insert("x-rate-limit-reset", HeaderValue::from(reset));
+    // A server time that chrono cannot represent gets no `Date` here, so hyper adds one with the
+    // real time.
+    let date = chrono::DateTime::from_timestamp(server_now, 0)
+        .map(|time| time.format("%a, %d %b %Y %H:%M:%S GMT").to_string())
+        .and_then(|text| HeaderValue::from_str(&text).ok());
+    if let Some(date) = date {
+        headers.insert("date", date);
+    }
+    response
+}
+
 fn fault_response(kind: FaultKind) -> Option<Response> {
     let response = match kind {
-        FaultKind::OktaRateLimit { reset_after_seconds } => {
-            let now = chrono::Utc::now();
-            let mut response = okta_error(StatusCode::TOO_MANY_REQUESTS, "E0000047", "API call exceeded rate limit due to too many requests.");
-            let headers = response.headers_mut();
-            headers.insert("x-rate-limit-limit", HeaderValue::from_static("600"));
-            headers.insert("x-rate-limit-remaining", HeaderValue::from_static("0"));
-            headers.insert("x-rate-limit-reset", HeaderValue::from((now.timestamp() + reset_after_seconds).max(0)));
-            if let Ok(date) = HeaderValue::from_str(&now.format("%a, %d %b %Y %H:%M:%S GMT").to_string()) {
-                headers.insert("date", date);
-            }
-            response
-        }
-        FaultKind::ServerError => okta_error(StatusCode::SERVICE_UNAVAILABLE, "E0000009", "Internal Server Error"),
-        FaultKind::OktaForbidden => okta_error(StatusCode::FORBIDDEN, "E0000006", "You do not have permission to perform the requested action"),
-        FaultKind::InvalidGrant => (StatusCode::BAD_REQUEST, axum::Json(json!({"error": "invalid_grant", "error_description": "The credentials provided were invalid."}))).into_response(),
-        FaultKind::UnauthorizedClient => (StatusCode::BAD_REQUEST, axum::Json(json!({"error": "unauthorized_client", "error_description": "The client is not authorized to use the provided grant type."}))).into_response(),
+        FaultKind::OktaRateLimit {
+            reset_after_seconds,
+            server_clock_offset_seconds,
+        } => rate_limit(reset_after_seconds, server_clock_offset_seconds),
+        FaultKind::ServerError => okta_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "E0000009",
+            "Internal Server Error",
+        ),
+        FaultKind::OktaForbidden => okta_error(
+            StatusCode::FORBIDDEN,
+            "E0000006",
+            "You do not have permission to perform the requested action",
+        ),
+        FaultKind::InvalidGrant => oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            "The credentials provided were invalid.",
+        ),
+        FaultKind::UnauthorizedClient => oauth_error(
+            StatusCode::BAD_REQUEST,
+            "unauthorized_client",
+            "The client is not authorized to use the provided grant type.",
+        ),
         _ => return None,
     };
     Some(response)
 }
 
-/// Counts an Okta management API request, checks its bearer token and applies a queued fault.
-pub(crate) fn admit(
-    state: &mut MockState,
+/// Locks the state for an Okta management API request: counts it, checks its bearer token and
+/// applies a queued fault.
+pub(crate) fn admit<'a>(
+    shared: &'a Shared,
     endpoint: &str,
     headers: &HeaderMap,
-) -> Result<(), Rejection> {
-    let fault = state.record(endpoint);
-    if !state.authorised(headers) {
-        return Err(okta_error(
-            StatusCode::UNAUTHORIZED,
-            "E0000011",
-            "Invalid token provided",
-        )
-        .into());
-    }
-    match fault.and_then(fault_response) {
-        Some(response) => Err(response.into()),
-        None => Ok(()),
-    }
+) -> Result<MutexGuard<'a, MockState>, Rejection> {
+    ERRORS.admit(shared, endpoint, headers, |_| true)
 }
 
 /// Reads `limit` (`default` when absent, values above `max` lowered to it) and the `after`
 /// cursor, or returns Okta's 400.
-pub(crate) fn page_bounds(
+pub(crate) fn read_page(
     query: &HashMap<String, String>,
     default: usize,
     max: usize,
-) -> Result<(usize, usize), Rejection> {
-    let limit = match query.get("limit").map(|l| l.parse::<usize>()) {
-        None => default,
-        Some(Ok(limit)) if limit >= 1 => limit.min(max),
-        Some(_) => {
-            return Err(okta_error(
-                StatusCode::BAD_REQUEST,
-                "E0000001",
-                "Api validation failed: limit",
-            )
-            .into());
-        }
+) -> Result<Page, Rejection> {
+    let paging = Paging {
+        size_parameter: "limit",
+        token_parameter: "after",
+        default_size: default,
+        max_size: max,
+        above_max: AboveMax::Lower,
     };
-    let offset = match query.get("after").map(|a| decode_offset(a)) {
-        None => 0,
-        Some(Some(offset)) => offset,
-        Some(None) => {
-            return Err(okta_error(
-                StatusCode::BAD_REQUEST,
-                "E0000001",
-                "Api validation failed: after",
-            )
-            .into());
-        }
-    };
-    Ok((offset, limit))
+    paging.read(query).map_err(|invalid| {
+        let parameter = match invalid {
+            InvalidPage::Size => "limit",
+            InvalidPage::Token => "after",
+        };
+        okta_error(
+            StatusCode::BAD_REQUEST,
+            "E0000001",
+            &format!("Api validation failed: {parameter}"),
+        )
+        .into()
+    })
 }
 
-/// Sends a page as a JSON array with Okta's `Link` headers: `self`, and `next` while items
-/// remain. Both repeat `params`, the request's other query parameters.
-pub(crate) fn paged_response(
+/// Sends the page of `items`, each rendered by `render`, as a JSON array with Okta's `Link`
+/// headers: `self`, and `next` while items remain. Both repeat `params`, the request's other
+/// query parameters.
+pub(crate) fn paged_response<T>(
     base_url: &str,
     path: &str,
     params: &[(&str, &str)],
-    (offset, limit): (usize, usize),
-    total: usize,
-    page: Vec<Value>,
+    page: Page,
+    items: &[T],
+    render: impl FnMut(&T) -> Value,
 ) -> Response {
     let extra: String = params
         .iter()
         .map(|(name, value)| format!("&{name}={}", encode(value, HexCase::Upper)))
         .collect();
-    let mut response = axum::Json(Value::Array(page)).into_response();
+    let limit = page.size;
+    let values: Vec<Value> = page.slice(items).map(render).collect();
+    let mut response = axum::Json(Value::Array(values)).into_response();
     let self_link = format!("<{base_url}{path}?limit={limit}{extra}>; rel=\"self\"");
     if let Ok(value) = HeaderValue::from_str(&self_link) {
         response.headers_mut().append("link", value);
     }
-    if offset.saturating_add(limit) < total {
-        let next = format!(
-            "<{base_url}{path}?after={}&limit={limit}{extra}>; rel=\"next\"",
-            encode_offset(offset + limit)
-        );
+    if let Some(after) = page.next_token(items.len()) {
+        let next = format!("<{base_url}{path}?after={after}&limit={limit}{extra}>; rel=\"next\"");
         if let Ok(value) = HeaderValue::from_str(&next) {
             response.headers_mut().append("link", value);
         }
@@ -143,17 +178,13 @@ pub(crate) fn paged_response(
 }
 
 /// Okta's 404 for an id that names no object of `kind` (`User`, `UserGroup`, `AppInstance`).
-pub(crate) fn not_found(id: &str, kind: &str) -> Response {
+pub(crate) fn not_found(id: &str, kind: &str) -> Rejection {
     okta_error(
         StatusCode::NOT_FOUND,
         "E0000007",
         &format!("Not found: Resource not found: {id} ({kind})"),
     )
-}
-
-fn oauth_error(status: StatusCode, error: &str, description: &str) -> Rejection {
-    let body = json!({"error": error, "error_description": description});
-    (status, axum::Json(body)).into_response().into()
+    .into()
 }
 
 fn invalid_client() -> Rejection {
@@ -162,6 +193,7 @@ fn invalid_client() -> Rejection {
         "invalid_client",
         "Invalid value for 'client_id' parameter.",
     )
+    .into()
 }
 
 /// Reads the client credentials from HTTP Basic authentication (`client_secret_basic`) or from
@@ -180,7 +212,7 @@ fn client_credentials(
             StatusCode::BAD_REQUEST,
             "invalid_request",
             "Cannot supply multiple client credentials. Use one of the following: credentials in the Authorization header, credentials in the post body, or a client_assertion in the post body.",
-        ));
+        ).into());
     }
     let decoded = header
         .to_str()
@@ -199,29 +231,23 @@ pub async fn token(
     headers: HeaderMap,
     Form(form): Form<HashMap<String, String>>,
 ) -> Result<Response, Rejection> {
-    let mut state = lock(&state)?;
-    match state.record("okta.token") {
-        Some(FaultKind::InvalidScope) => {
-            let scope = form.get("scope").map(String::as_str).unwrap_or_default();
-            return Err(oauth_error(
-                StatusCode::BAD_REQUEST,
-                "invalid_scope",
-                &format!("The following scopes are not allowed: {scope}"),
-            ));
-        }
-        Some(kind) => {
-            if let Some(response) = fault_response(kind) {
-                return Err(response.into());
-            }
-        }
-        None => {}
-    }
-    if form.get("grant_type").map(String::as_str) != Some("client_credentials") {
+    let mut state = ERRORS.admit_token_request(&state, "okta.token", || {
+        oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_scope",
+            &format!(
+                "The following scopes are not allowed: {}",
+                parameter(&form, "scope")
+            ),
+        )
+    })?;
+    if parameter(&form, "grant_type") != "client_credentials" {
         return Err(oauth_error(
             StatusCode::BAD_REQUEST,
             "unsupported_grant_type",
             "The authorization grant type is not supported.",
-        ));
+        )
+        .into());
     }
     let (client_id, client_secret) = client_credentials(&headers, &form)?;
     let credentials = &state.config.credentials;
@@ -276,9 +302,8 @@ pub async fn users(
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, Rejection> {
-    let mut state = lock(&state)?;
-    admit(&mut state, "okta.users", &headers)?;
-    let bounds = page_bounds(&query, MAX_LIMIT, MAX_LIMIT)?;
+    let state = admit(&state, "okta.users", &headers)?;
+    let page = read_page(&query, MAX_LIMIT, MAX_LIMIT)?;
     let mut expressions = Vec::new();
     let mut params: Vec<(&str, &str)> = Vec::new();
     for name in ["filter", "search"] {
@@ -309,18 +334,12 @@ pub async fn users(
             }
         })
         .collect();
-    let page: Vec<Value> = matching
-        .iter()
-        .skip(bounds.0)
-        .take(bounds.1)
-        .map(|u| render(u))
-        .collect();
     Ok(paged_response(
         &state.base_url,
         "/api/v1/users",
         &params,
-        bounds,
-        matching.len(),
         page,
+        &matching,
+        |u| render(u),
     ))
 }

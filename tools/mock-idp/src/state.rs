@@ -90,8 +90,14 @@ fn one() -> u32 {
 pub enum FaultKind {
     /// 429 with `Retry-After` exactly as given (`"3"`, `"0.249"`), or without the header.
     Throttle { retry_after: Option<String> },
-    /// Okta's 429 with `X-Rate-Limit-*` headers; the reset is this many seconds after `Date`.
-    OktaRateLimit { reset_after_seconds: i64 },
+    /// Okta's 429 with `X-Rate-Limit-*` headers. `Date` shows the server's clock, which is the
+    /// real time plus `server_clock_offset_seconds` (negative for a clock behind the client's).
+    /// `X-Rate-Limit-Reset` is `reset_after_seconds` later on that clock, in Unix seconds.
+    OktaRateLimit {
+        reset_after_seconds: i64,
+        #[serde(default)]
+        server_clock_offset_seconds: i64,
+    },
     /// Google's 403 with `errors[0].reason` (`forbidden`, `userRateLimitExceeded`, `quotaExceeded`).
     GoogleForbidden { reason: String },
     /// 503 Service Unavailable.
@@ -214,24 +220,92 @@ impl MockState {
         }
     }
 
+    /// Adds or replaces a user in the directory of `provider` (`microsoft`, `google` or `okta`),
+    /// as a change that the next sync should find. Microsoft records it for delta queries, and
+    /// Okta sets the user's `lastUpdated` to the current time so that `lastUpdated gt` filters
+    /// find it.
+    pub fn upsert_user(&mut self, provider: &str, user: User) -> Result<(), UnknownProvider> {
+        self.upsert(Provider::parse(provider)?, user);
+        Ok(())
+    }
+
+    /// Removes a user from the directory of `provider` (`microsoft`, `google` or `okta`).
+    /// Microsoft records the removal for delta queries.
+    pub fn remove_user(&mut self, provider: &str, id: &str) -> Result<(), UnknownProvider> {
+        self.remove(Provider::parse(provider)?, id);
+        Ok(())
+    }
+
     /// Adds or replaces a Microsoft user, as a directory change that delta queries report.
     pub fn upsert_microsoft_user(&mut self, user: User) {
-        self.version += 1;
-        self.changed_at.insert(user.id.clone(), self.version);
-        let users = &mut self.config.microsoft.users;
-        match users.iter_mut().find(|u| u.id == user.id) {
-            Some(existing) => *existing = user,
-            None => users.push(user),
-        }
+        self.upsert(Provider::Microsoft, user);
     }
 
     /// Removes a Microsoft user, as a directory change that delta queries report.
     pub fn remove_microsoft_user(&mut self, id: &str) {
-        self.version += 1;
-        self.config.microsoft.users.retain(|u| u.id != id);
-        self.removed.push((id.to_owned(), self.version));
+        self.remove(Provider::Microsoft, id);
+    }
+
+    fn directory_mut(&mut self, provider: Provider) -> &mut Directory {
+        match provider {
+            Provider::Microsoft => &mut self.config.microsoft,
+            Provider::Google => &mut self.config.google,
+            Provider::Okta => &mut self.config.okta,
+        }
+    }
+
+    fn upsert(&mut self, provider: Provider, mut user: User) {
+        if provider == Provider::Okta {
+            let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+            user.last_updated = Some(now);
+        }
+        let id = user.id.clone();
+        let users = &mut self.directory_mut(provider).users;
+        match users.iter_mut().find(|u| u.id == user.id) {
+            Some(existing) => *existing = user,
+            None => users.push(user),
+        }
+        if provider == Provider::Microsoft {
+            self.version += 1;
+            self.changed_at.insert(id.clone(), self.version);
+            // A user added back after a removal is reported as present, not as removed.
+            self.removed.retain(|(removed, _)| *removed != id);
+        }
+    }
+
+    fn remove(&mut self, provider: Provider, id: &str) {
+        self.directory_mut(provider).users.retain(|u| u.id != id);
+        if provider == Provider::Microsoft {
+            self.version += 1;
+            self.changed_at.remove(id);
+            self.removed.retain(|(removed, _)| removed != id);
+            self.removed.push((id.to_owned(), self.version));
+        }
     }
 }
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Provider {
+    Microsoft,
+    Google,
+    Okta,
+}
+
+impl Provider {
+    fn parse(name: &str) -> Result<Self, UnknownProvider> {
+        match name {
+            "microsoft" => Ok(Self::Microsoft),
+            "google" => Ok(Self::Google),
+            "okta" => Ok(Self::Okta),
+            _ => Err(UnknownProvider(name.to_owned())),
+        }
+    }
+}
+
+/// A provider name that is not `microsoft`, `google` or `okta`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown provider {0:?}: expected \"microsoft\", \"google\" or \"okta\"")]
+pub struct UnknownProvider(pub String);
 
 /// Returns the bearer token of a request, if it has one.
 pub(crate) fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {

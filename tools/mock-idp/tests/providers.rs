@@ -6,6 +6,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use mock_idp::{
     AccountState, Credentials, Directory, Fault, FaultKind, MailRule, MockConfig, MockIdp,
+    UnknownProvider,
 };
 use reqwest::{StatusCode, Url};
 use serde_json::{Value, json};
@@ -23,473 +24,11 @@ async fn start(users: usize) -> MockIdp {
         .expect("mock starts")
 }
 
-async fn microsoft_token(mock: &MockIdp) -> String {
-    let credentials = Credentials::default();
-    let form = [
-        ("grant_type", "client_credentials"),
-        ("client_id", credentials.microsoft_client_id.as_str()),
-        (
-            "client_secret",
-            credentials.microsoft_client_secret.as_str(),
-        ),
-        ("scope", "https://graph.microsoft.com/.default"),
-    ];
-    let url = format!(
-        "{}/{}/oauth2/v2.0/token",
-        mock.url(),
-        credentials.microsoft_tenant
-    );
-    let body: Value = reqwest::Client::new()
-        .post(url)
-        .form(&form)
-        .send()
-        .await
+/// Returns a copy of the directory the mock serves for `provider`.
+fn served_directory(mock: &MockIdp, provider: &str) -> Directory {
+    mock.with_state(|state| state.directory(provider).clone())
         .unwrap()
-        .json()
-        .await
-        .unwrap();
-    body["access_token"].as_str().unwrap().to_owned()
 }
-
-#[tokio::test]
-async fn graph_users_page_with_next_link() {
-    let mock = start(2_500).await;
-    let token = microsoft_token(&mock).await;
-    let client = reqwest::Client::new();
-
-    let mut url = format!(
-        "{}/v1.0/users?$select=id,mail,userPrincipalName,accountEnabled,userType&$top=999",
-        mock.url()
-    );
-    let mut ids = HashSet::new();
-    let mut pages = 0;
-    loop {
-        let page: Value = client
-            .get(&url)
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        pages += 1;
-        for user in page["value"].as_array().unwrap() {
-            assert!(
-                user.get("accountEnabled").is_some(),
-                "selected properties are returned"
-            );
-            assert!(
-                user.get("givenName").is_none(),
-                "unselected properties are not"
-            );
-            ids.insert(user["id"].as_str().unwrap().to_owned());
-        }
-        match page["@odata.nextLink"].as_str() {
-            Some(next) => url = next.to_owned(),
-            None => break,
-        }
-    }
-    assert_eq!(ids.len(), 2_500);
-    assert_eq!(pages, 3);
-    assert_eq!(mock.request_counts()["microsoft.users"], 3);
-}
-
-#[tokio::test]
-async fn graph_defaults_and_guests() {
-    let mock = start(100).await;
-    let token = microsoft_token(&mock).await;
-    let page: Value = reqwest::Client::new()
-        .get(format!("{}/v1.0/users", mock.url()))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let users = page["value"].as_array().unwrap();
-    assert!(
-        users.iter().all(|u| u.get("accountEnabled").is_none()),
-        "not returned unless selected"
-    );
-    assert!(
-        users
-            .iter()
-            .any(|u| u["userPrincipalName"].as_str().unwrap().contains("#EXT#")),
-        "guests have #EXT# names"
-    );
-    assert!(
-        users.iter().any(|u| u["mail"].is_null()),
-        "users without a mailbox have a null mail"
-    );
-}
-
-#[tokio::test]
-async fn graph_rejects_bad_tokens_and_sizes() {
-    let mock = start(10).await;
-    let client = reqwest::Client::new();
-    let unauthorised = client
-        .get(format!("{}/v1.0/users", mock.url()))
-        .bearer_auth("made-up")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(unauthorised.status(), StatusCode::UNAUTHORIZED);
-    let token = microsoft_token(&mock).await;
-    let too_big = client
-        .get(format!("{}/v1.0/users?$top=1000", mock.url()))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(too_big.status(), StatusCode::BAD_REQUEST);
-    let wrong_secret = client
-        .post(format!(
-            "{}/{}/oauth2/v2.0/token",
-            mock.url(),
-            Credentials::default().microsoft_tenant
-        ))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", "microsoft-client"),
-            ("client_secret", "wrong"),
-            ("scope", "https://graph.microsoft.com/.default"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(wrong_secret.status(), StatusCode::UNAUTHORIZED);
-}
-
-#[tokio::test]
-async fn graph_faults_on_demand() {
-    let mock = start(300).await;
-    let token = microsoft_token(&mock).await;
-    let client = reqwest::Client::new();
-
-    for retry_after in [Some("0.249"), Some("3"), None] {
-        mock.inject(Fault {
-            endpoint: "microsoft.users".into(),
-            kind: FaultKind::Throttle {
-                retry_after: retry_after.map(str::to_owned),
-            },
-            count: 1,
-        });
-        let throttled = client
-            .get(format!("{}/v1.0/users", mock.url()))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(throttled.status(), StatusCode::TOO_MANY_REQUESTS);
-        assert_eq!(
-            throttled
-                .headers()
-                .get("retry-after")
-                .and_then(|v| v.to_str().ok()),
-            retry_after
-        );
-    }
-
-    // An expired page token fails only the request that carries one.
-    mock.inject(Fault {
-        endpoint: "microsoft.users".into(),
-        kind: FaultKind::ExpiredPageToken,
-        count: 1,
-    });
-    let first: Value = client
-        .get(format!("{}/v1.0/users?$top=100", mock.url()))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let next = first["@odata.nextLink"].as_str().unwrap();
-    let expired = client.get(next).bearer_auth(&token).send().await.unwrap();
-    assert_eq!(expired.status(), StatusCode::BAD_REQUEST);
-    let body: Value = expired.json().await.unwrap();
-    assert_eq!(body["error"]["code"], "Directory_ExpiredPageToken");
-}
-
-#[tokio::test]
-async fn graph_delta_reports_changes() {
-    let mock = start(150).await;
-    let token = microsoft_token(&mock).await;
-    let client = reqwest::Client::new();
-
-    let mut url = format!("{}/v1.0/users/delta?$select=id,mail&$top=100", mock.url());
-    let mut seen = 0;
-    let delta_link = loop {
-        let page: Value = client
-            .get(&url)
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        seen += page["value"].as_array().unwrap().len();
-        if let Some(next) = page["@odata.nextLink"].as_str() {
-            url = next.to_owned();
-            continue;
-        }
-        break page["@odata.deltaLink"].as_str().unwrap().to_owned();
-    };
-    assert_eq!(seen, 150);
-
-    let removed_id = mock
-        .with_state(|state| state.config.microsoft.users[0].id.clone())
-        .unwrap();
-    mock.with_state(|state| state.remove_microsoft_user(&removed_id));
-    let changes: Value = client
-        .get(&delta_link)
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let values = changes["value"].as_array().unwrap();
-    assert_eq!(values.len(), 1);
-    assert_eq!(values[0]["id"], removed_id.as_str());
-    assert!(values[0]["@removed"].is_object());
-
-    mock.inject(Fault {
-        endpoint: "microsoft.users_delta".into(),
-        kind: FaultKind::ExpiredDeltaToken,
-        count: 1,
-    });
-    let gone = client
-        .get(&delta_link)
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(gone.status(), StatusCode::GONE);
-}
-
-async fn okta_token(mock: &MockIdp) -> String {
-    let form = [
-        ("grant_type", "client_credentials"),
-        ("client_id", "okta-client"),
-        ("client_secret", "okta-secret"),
-        ("scope", "okta.users.read"),
-    ];
-    let body: Value = reqwest::Client::new()
-        .post(format!("{}/oauth2/v1/token", mock.url()))
-        .form(&form)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    body["access_token"].as_str().unwrap().to_owned()
-}
-
-fn next_link(headers: &reqwest::header::HeaderMap) -> Option<String> {
-    headers
-        .get_all("link")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.ends_with("rel=\"next\""))
-        .map(|v| {
-            v.trim_start_matches('<')
-                .split('>')
-                .next()
-                .unwrap_or_default()
-                .to_owned()
-        })
-}
-
-#[tokio::test]
-async fn okta_pages_by_link_header() {
-    let mock = start(450).await;
-    let token = okta_token(&mock).await;
-    let client = reqwest::Client::new();
-    let directory = Directory::generate("initech.example", 450, 3);
-    let deprovisioned = directory
-        .users
-        .iter()
-        .filter(|u| u.state == AccountState::Deprovisioned)
-        .count();
-    assert!(deprovisioned > 0);
-
-    let mut url = format!("{}/api/v1/users?limit=200", mock.url());
-    let mut listed = 0;
-    loop {
-        let response = client.get(&url).bearer_auth(&token).send().await.unwrap();
-        let links = response.headers().get_all("link").iter().count();
-        assert!(links >= 1, "links come as separate headers");
-        let next = next_link(response.headers());
-        let page: Vec<Value> = response.json().await.unwrap();
-        assert!(
-            page.iter().all(|u| u["status"] != "DEPROVISIONED"),
-            "the default list hides deprovisioned users"
-        );
-        listed += page.len();
-        match next {
-            Some(next) => url = next,
-            None => break,
-        }
-    }
-    assert_eq!(listed, 450 - deprovisioned);
-
-    let filtered: Vec<Value> = client
-        .get(format!(
-            "{}/api/v1/users?filter=status%20eq%20%22DEPROVISIONED%22",
-            mock.url()
-        ))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(filtered.len(), deprovisioned);
-}
-
-#[tokio::test]
-async fn okta_rate_limit_headers() {
-    let mock = start(10).await;
-    let token = okta_token(&mock).await;
-    mock.inject(Fault {
-        endpoint: "okta.users".into(),
-        kind: FaultKind::OktaRateLimit {
-            reset_after_seconds: 30,
-        },
-        count: 1,
-    });
-    let response = reqwest::Client::new()
-        .get(format!("{}/api/v1/users", mock.url()))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
-    let reset: i64 = response.headers()["x-rate-limit-reset"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    let date =
-        chrono::DateTime::parse_from_rfc2822(response.headers()["date"].to_str().unwrap()).unwrap();
-    assert_eq!(
-        reset - date.timestamp(),
-        30,
-        "the reset is an epoch on the server's clock"
-    );
-    assert_eq!(response.headers()["x-rate-limit-remaining"], "0");
-}
-
-#[tokio::test]
-async fn google_users_list_pages_and_faults() {
-    let mock = start(1_200).await;
-    let client = reqwest::Client::new();
-    let form = [
-        ("grant_type", "refresh_token"),
-        ("client_id", "google-client"),
-        ("client_secret", "google-secret"),
-        ("refresh_token", "google-refresh"),
-    ];
-    let token: Value = client
-        .post(format!("{}/token", mock.url()))
-        .form(&form)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = token["access_token"].as_str().unwrap().to_owned();
-
-    let mut page_token: Option<String> = None;
-    let mut ids = HashSet::new();
-    let mut suspended = 0;
-    loop {
-        let mut url = format!(
-            "{}/admin/directory/v1/users?customer=my_customer&maxResults=500",
-            mock.url()
-        );
-        if let Some(page_token) = &page_token {
-            url.push_str(&format!("&pageToken={page_token}"));
-        }
-        let page: Value = client
-            .get(&url)
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        for user in page["users"].as_array().unwrap() {
-            ids.insert(user["id"].as_str().unwrap().to_owned());
-            if user["suspended"] == true {
-                suspended += 1;
-            }
-        }
-        page_token = page["nextPageToken"].as_str().map(str::to_owned);
-        if page_token.is_none() {
-            break;
-        }
-    }
-    assert_eq!(ids.len(), 1_200);
-    assert!(suspended > 0);
-    assert_eq!(mock.request_counts()["google.users"], 3);
-
-    for reason in ["forbidden", "userRateLimitExceeded"] {
-        mock.inject(Fault {
-            endpoint: "google.users".into(),
-            kind: FaultKind::GoogleForbidden {
-                reason: reason.into(),
-            },
-            count: 1,
-        });
-        let response = client
-            .get(format!(
-                "{}/admin/directory/v1/users?customer=my_customer",
-                mock.url()
-            ))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::FORBIDDEN);
-        let body: Value = response.json().await.unwrap();
-        assert_eq!(body["error"]["errors"][0]["reason"], reason);
-    }
-    let over_limit = client
-        .get(format!(
-            "{}/admin/directory/v1/users?customer=my_customer&maxResults=501",
-            mock.url()
-        ))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(over_limit.status(), StatusCode::BAD_REQUEST);
-    mock.inject(Fault {
-        endpoint: "google.token".into(),
-        kind: FaultKind::InvalidGrant,
-        count: 1,
-    });
-    let revoked = client
-        .post(format!("{}/token", mock.url()))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(revoked.status(), StatusCode::BAD_REQUEST);
-}
-
-// Helpers shared by the tests below.
 
 fn fault(endpoint: &str, kind: FaultKind) -> Fault {
     Fault {
@@ -499,30 +38,13 @@ fn fault(endpoint: &str, kind: FaultKind) -> Fault {
     }
 }
 
-/// A client that returns redirects instead of following them, as a test of a browser flow needs.
-fn browser() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
+async fn post_form(url: &str, form: &[(&str, &str)]) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(url)
+        .form(form)
+        .send()
+        .await
         .unwrap()
-}
-
-fn location(response: &reqwest::Response) -> String {
-    response
-        .headers()
-        .get("location")
-        .expect("a redirect has a Location")
-        .to_str()
-        .unwrap()
-        .to_owned()
-}
-
-fn query_of(url: &str) -> HashMap<String, String> {
-    Url::parse(url)
-        .unwrap()
-        .query_pairs()
-        .into_owned()
-        .collect()
 }
 
 async fn get(url: &str, token: &str) -> reqwest::Response {
@@ -534,31 +56,116 @@ async fn get(url: &str, token: &str) -> reqwest::Response {
         .unwrap()
 }
 
-/// Gets `url` and returns its JSON body, failing unless the status is 200.
-async fn get_json(url: &str, token: &str) -> Value {
-    let response = get(url, token).await;
-    assert_eq!(response.status(), StatusCode::OK, "GET {url}");
+/// Returns the JSON body of `response`, failing unless its status is `status`.
+async fn json_with_status(response: reqwest::Response, status: StatusCode) -> Value {
+    assert_eq!(response.status(), status, "{}", response.url());
     response.json().await.unwrap()
 }
 
-/// Follows `@odata.nextLink` from `url` and returns every item and the number of pages.
-async fn graph_collect(url: &str, token: &str) -> (Vec<Value>, usize) {
+/// Gets `url` and returns its JSON body, failing unless the status is 200.
+async fn get_json(url: &str, token: &str) -> Value {
+    json_with_status(get(url, token).await, StatusCode::OK).await
+}
+
+/// Gets `url` and returns its JSON error body, failing unless the status is `status`.
+async fn get_error(url: &str, token: &str, status: StatusCode) -> Value {
+    json_with_status(get(url, token).await, status).await
+}
+
+/// Posts a token request and returns its access token, failing unless the status is 200.
+async fn access_token(url: &str, form: &[(&str, &str)]) -> String {
+    let body = json_with_status(post_form(url, form).await, StatusCode::OK).await;
+    body["access_token"].as_str().unwrap().to_owned()
+}
+
+fn microsoft_token_url(mock: &MockIdp) -> String {
+    format!(
+        "{}/{}/oauth2/v2.0/token",
+        mock.url(),
+        Credentials::default().microsoft_tenant
+    )
+}
+
+async fn microsoft_token(mock: &MockIdp) -> String {
+    let credentials = Credentials::default();
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("client_id", credentials.microsoft_client_id.as_str()),
+        (
+            "client_secret",
+            credentials.microsoft_client_secret.as_str(),
+        ),
+        ("scope", "https://graph.microsoft.com/.default"),
+    ];
+    access_token(&microsoft_token_url(mock), &form).await
+}
+
+async fn okta_token(mock: &MockIdp) -> String {
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("client_id", "okta-client"),
+        ("client_secret", "okta-secret"),
+        ("scope", "okta.users.read"),
+    ];
+    access_token(&format!("{}/oauth2/v1/token", mock.url()), &form).await
+}
+
+/// A refresh-token grant with the configured Google client and refresh token.
+const GOOGLE_REFRESH_FORM: [(&str, &str); 4] = [
+    ("grant_type", "refresh_token"),
+    ("client_id", "google-client"),
+    ("client_secret", "google-secret"),
+    ("refresh_token", "google-refresh"),
+];
+
+async fn google_token(mock: &MockIdp) -> String {
+    access_token(&format!("{}/token", mock.url()), &GOOGLE_REFRESH_FORM).await
+}
+
+/// Returns the URL of an Okta `Link` header with relation `rel`.
+fn link(headers: &reqwest::header::HeaderMap, rel: &str) -> Option<String> {
+    let suffix = format!("rel=\"{rel}\"");
+    headers
+        .get_all("link")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.ends_with(&suffix))
+        .map(|v| {
+            v.trim_start_matches('<')
+                .split('>')
+                .next()
+                .unwrap_or_default()
+                .to_owned()
+        })
+}
+
+/// Follows `@odata.nextLink` from `url` and returns every page body.
+async fn graph_pages(url: &str, token: &str) -> Vec<Value> {
     let mut url = url.to_owned();
-    let mut items = Vec::new();
-    let mut pages = 0;
+    let mut pages = Vec::new();
     loop {
         let page = get_json(&url, token).await;
-        pages += 1;
-        items.extend(page["value"].as_array().unwrap().iter().cloned());
-        match page["@odata.nextLink"].as_str() {
-            Some(next) => url = next.to_owned(),
-            None => return (items, pages),
+        let next = page["@odata.nextLink"].as_str().map(str::to_owned);
+        pages.push(page);
+        match next {
+            Some(next) => url = next,
+            None => return pages,
         }
     }
 }
 
+/// Follows `@odata.nextLink` from `url` and returns every item and the number of pages.
+async fn graph_collect(url: &str, token: &str) -> (Vec<Value>, usize) {
+    let pages = graph_pages(url, token).await;
+    let items = pages
+        .iter()
+        .flat_map(|page| page["value"].as_array().unwrap().iter().cloned())
+        .collect();
+    (items, pages.len())
+}
+
 /// Follows Okta's `Link: rel="next"` headers from `url` and returns every item and the number of
-/// pages.
+/// pages. Every page must have a `self` link, with each link in its own header.
 async fn okta_collect(url: &str, token: &str) -> (Vec<Value>, usize) {
     let mut url = url.to_owned();
     let mut items = Vec::new();
@@ -566,7 +173,12 @@ async fn okta_collect(url: &str, token: &str) -> (Vec<Value>, usize) {
     loop {
         let response = get(&url, token).await;
         assert_eq!(response.status(), StatusCode::OK, "GET {url}");
-        let next = next_link(response.headers());
+        assert!(link(response.headers(), "self").is_some(), "GET {url}");
+        for value in response.headers().get_all("link") {
+            let value = value.to_str().unwrap();
+            assert_eq!(value.matches("rel=").count(), 1, "one link per header");
+        }
+        let next = link(response.headers(), "next");
         let page: Vec<Value> = response.json().await.unwrap();
         pages += 1;
         items.extend(page);
@@ -600,24 +212,30 @@ async fn google_collect(url: &str, field: &str, token: &str) -> (Vec<Value>, usi
     }
 }
 
-/// Gets a Google access token with the configured refresh token.
-async fn google_token(mock: &MockIdp) -> String {
-    let form = [
-        ("grant_type", "refresh_token"),
-        ("client_id", "google-client"),
-        ("client_secret", "google-secret"),
-        ("refresh_token", "google-refresh"),
-    ];
-    let body: Value = reqwest::Client::new()
-        .post(format!("{}/token", mock.url()))
-        .form(&form)
-        .send()
-        .await
+/// A client that returns redirects instead of following them, as a test of a browser flow needs.
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
         .unwrap()
-        .json()
-        .await
-        .unwrap();
-    body["access_token"].as_str().unwrap().to_owned()
+}
+
+fn location(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get("location")
+        .expect("a redirect has a Location")
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+fn query_of(url: &str) -> HashMap<String, String> {
+    Url::parse(url)
+        .unwrap()
+        .query_pairs()
+        .into_owned()
+        .collect()
 }
 
 /// Builds a JWT-bearer assertion signed with a throwaway key, which the mock does not check.
@@ -636,15 +254,27 @@ fn assertion(mock: &MockIdp, subject: &str, scopes: &[&str], lifetime_seconds: i
 }
 
 async fn jwt_bearer(mock: &MockIdp, assertion: &str) -> reqwest::Response {
-    reqwest::Client::new()
-        .post(format!("{}/token", mock.url()))
-        .form(&[
+    post_form(
+        &format!("{}/token", mock.url()),
+        &[
             ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
             ("assertion", assertion),
-        ])
-        .send()
-        .await
-        .unwrap()
+        ],
+    )
+    .await
+}
+
+/// Returns a JWT-bearer access token for the delegated admin with the authorised scopes.
+async fn delegated_token(mock: &MockIdp) -> String {
+    let credentials = Credentials::default();
+    let scopes: Vec<&str> = credentials
+        .google_delegation_scopes
+        .iter()
+        .map(String::as_str)
+        .collect();
+    let assertion = assertion(mock, &credentials.google_delegated_admin, &scopes, 3600);
+    let body = json_with_status(jwt_bearer(mock, &assertion).await, StatusCode::OK).await;
+    body["access_token"].as_str().unwrap().to_owned()
 }
 
 fn pkce_challenge(verifier: &str) -> String {
@@ -655,6 +285,7 @@ const GOOGLE_REDIRECT: &str = "http://127.0.0.1:3000/v1/oauth/callback/google";
 const MICROSOFT_REDIRECT: &str = "http://127.0.0.1:3000/v1/oauth/callback/microsoft";
 const GOOGLE_SCOPE: &str =
     "openid email https://www.googleapis.com/auth/admin.directory.user.readonly";
+const PKCE_VERIFIER: &str = "verifier-0123456789-abcdefghijklmnopqrstuvwxyz-ABC";
 
 /// Sends a browser to Google's authorization endpoint and returns the response.
 async fn google_authorize(
@@ -681,19 +312,18 @@ async fn google_authorize(
 }
 
 async fn exchange_code(mock: &MockIdp, code: &str, verifier: &str) -> reqwest::Response {
-    reqwest::Client::new()
-        .post(format!("{}/token", mock.url()))
-        .form(&[
+    post_form(
+        &format!("{}/token", mock.url()),
+        &[
             ("grant_type", "authorization_code"),
             ("code", code),
             ("code_verifier", verifier),
             ("redirect_uri", GOOGLE_REDIRECT),
             ("client_id", "google-client"),
             ("client_secret", "google-secret"),
-        ])
-        .send()
-        .await
-        .unwrap()
+        ],
+    )
+    .await
 }
 
 async fn admin_consent(mock: &MockIdp, client_id: &str, redirect_uri: &str) -> reqwest::Response {
@@ -708,6 +338,568 @@ async fn admin_consent(mock: &MockIdp, client_id: &str, redirect_uri: &str) -> r
     )
     .unwrap();
     browser().get(url).send().await.unwrap()
+}
+
+/// Reads the `Date` and `X-Rate-Limit-Reset` headers of an Okta 429, as Unix seconds.
+fn rate_limit_clock(response: &reqwest::Response) -> (i64, i64) {
+    let headers = response.headers();
+    let date = chrono::DateTime::parse_from_rfc2822(headers["date"].to_str().unwrap()).unwrap();
+    let reset: i64 = headers["x-rate-limit-reset"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    (date.timestamp(), reset)
+}
+
+#[tokio::test]
+async fn graph_users_page_with_next_link() {
+    let mock = start(2_500).await;
+    let token = microsoft_token(&mock).await;
+
+    let (users, pages) = graph_collect(
+        &format!(
+            "{}/v1.0/users?$select=id,mail,userPrincipalName,accountEnabled,userType&$top=999",
+            mock.url()
+        ),
+        &token,
+    )
+    .await;
+    for user in &users {
+        assert!(
+            user.get("accountEnabled").is_some(),
+            "selected properties are returned"
+        );
+        assert!(
+            user.get("givenName").is_none(),
+            "unselected properties are not"
+        );
+    }
+    let ids: HashSet<&str> = users.iter().map(|u| u["id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), 2_500);
+    assert_eq!(pages, 3);
+    assert_eq!(mock.request_counts()["microsoft.users"], 3);
+}
+
+#[tokio::test]
+async fn graph_defaults_and_guests() {
+    let mock = start(100).await;
+    let token = microsoft_token(&mock).await;
+    let page = get_json(&format!("{}/v1.0/users", mock.url()), &token).await;
+    let users = page["value"].as_array().unwrap();
+    assert!(
+        users.iter().all(|u| u.get("accountEnabled").is_none()),
+        "not returned unless selected"
+    );
+    assert!(
+        users
+            .iter()
+            .any(|u| u["userPrincipalName"].as_str().unwrap().contains("#EXT#")),
+        "guests have #EXT# names"
+    );
+    assert!(
+        users.iter().any(|u| u["mail"].is_null()),
+        "users without a mailbox have a null mail"
+    );
+}
+
+#[tokio::test]
+async fn graph_rejects_bad_tokens_and_sizes() {
+    let mock = start(10).await;
+    let users = format!("{}/v1.0/users", mock.url());
+    get_error(&users, "made-up", StatusCode::UNAUTHORIZED).await;
+
+    let token = microsoft_token(&mock).await;
+    get_error(
+        &format!("{users}?$top=1000"),
+        &token,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+
+    let wrong_secret = post_form(
+        &microsoft_token_url(&mock),
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", "microsoft-client"),
+            ("client_secret", "wrong"),
+            ("scope", "https://graph.microsoft.com/.default"),
+        ],
+    )
+    .await;
+    assert_eq!(wrong_secret.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn graph_faults_on_demand() {
+    let mock = start(300).await;
+    let token = microsoft_token(&mock).await;
+    let users = format!("{}/v1.0/users", mock.url());
+
+    for retry_after in [Some("0.249"), Some("3"), None] {
+        let throttle = FaultKind::Throttle {
+            retry_after: retry_after.map(str::to_owned),
+        };
+        mock.inject(fault("microsoft.users", throttle));
+        let throttled = get(&users, &token).await;
+        assert_eq!(throttled.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(
+            throttled
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok()),
+            retry_after
+        );
+    }
+
+    // An expired page token fails only the request that carries one.
+    mock.inject(fault("microsoft.users", FaultKind::ExpiredPageToken));
+    let first = get_json(&format!("{users}?$top=100"), &token).await;
+    let next = first["@odata.nextLink"].as_str().unwrap();
+    let body = get_error(next, &token, StatusCode::BAD_REQUEST).await;
+    assert_eq!(body["error"]["code"], "Directory_ExpiredPageToken");
+}
+
+/// Runs an initial delta sync from `url` and returns the number of users and the delta link.
+async fn delta_sync(url: &str, token: &str) -> (usize, String) {
+    let pages = graph_pages(url, token).await;
+    let users = pages
+        .iter()
+        .map(|page| page["value"].as_array().unwrap().len())
+        .sum();
+    let last = pages.last().unwrap();
+    (users, last["@odata.deltaLink"].as_str().unwrap().to_owned())
+}
+
+#[tokio::test]
+async fn graph_delta_reports_changes() {
+    let mock = start(150).await;
+    let token = microsoft_token(&mock).await;
+
+    let url = format!("{}/v1.0/users/delta?$select=id,mail&$top=100", mock.url());
+    let (seen, delta_link) = delta_sync(&url, &token).await;
+    assert_eq!(seen, 150);
+
+    let removed_id = mock
+        .with_state(|state| state.config.microsoft.users[0].id.clone())
+        .unwrap();
+    mock.with_state(|state| state.remove_microsoft_user(&removed_id));
+    let changes = get_json(&delta_link, &token).await;
+    let values = changes["value"].as_array().unwrap();
+    assert_eq!(values.len(), 1);
+    assert_eq!(values[0]["id"], removed_id.as_str());
+    assert!(values[0]["@removed"].is_object());
+
+    mock.inject(fault("microsoft.users_delta", FaultKind::ExpiredDeltaToken));
+    get_error(&delta_link, &token, StatusCode::GONE).await;
+}
+
+#[tokio::test]
+async fn graph_delta_expired_page_token() {
+    let mock = start(250).await;
+    let token = microsoft_token(&mock).await;
+    let url = format!("{}/v1.0/users/delta?$top=100", mock.url());
+
+    // The fault waits while requests carry no page token.
+    mock.inject(fault("microsoft.users_delta", FaultKind::ExpiredPageToken));
+    let first = get_json(&url, &token).await;
+    let next = first["@odata.nextLink"].as_str().unwrap().to_owned();
+    assert!(next.contains("$skiptoken="));
+
+    let expired = get_error(&next, &token, StatusCode::BAD_REQUEST).await;
+    assert_eq!(expired["error"]["code"], "Directory_ExpiredPageToken");
+
+    let retried = get_json(&next, &token).await;
+    assert_eq!(
+        retried["value"].as_array().unwrap().len(),
+        100,
+        "one fault fails one request"
+    );
+    assert_eq!(mock.request_counts()["microsoft.users_delta"], 3);
+}
+
+#[tokio::test]
+async fn graph_delta_link_keeps_page_fault() {
+    let mock = start(150).await;
+    let token = microsoft_token(&mock).await;
+    let url = format!("{}/v1.0/users/delta?$top=100", mock.url());
+    let (_, delta_link) = delta_sync(&url, &token).await;
+
+    mock.inject(fault("microsoft.users_delta", FaultKind::ExpiredPageToken));
+    let changes = get_json(&delta_link, &token).await;
+    assert_eq!(changes["value"], json!([]));
+
+    let first = get_json(&url, &token).await;
+    let next = first["@odata.nextLink"].as_str().unwrap();
+    let expired = get_error(next, &token, StatusCode::BAD_REQUEST).await;
+    assert_eq!(expired["error"]["code"], "Directory_ExpiredPageToken");
+}
+
+#[tokio::test]
+async fn graph_delta_throttle_and_server_error() {
+    let mock = start(150).await;
+    let token = microsoft_token(&mock).await;
+    let url = format!("{}/v1.0/users/delta?$top=100", mock.url());
+    let first = get_json(&url, &token).await;
+    let next = first["@odata.nextLink"].as_str().unwrap().to_owned();
+    let (_, delta_link) = delta_sync(&url, &token).await;
+
+    for request in [&url, &next, &delta_link] {
+        let throttle = FaultKind::Throttle {
+            retry_after: Some("2".into()),
+        };
+        mock.inject(fault("microsoft.users_delta", throttle));
+        let throttled = get(request, &token).await;
+        assert_eq!(
+            throttled.status(),
+            StatusCode::TOO_MANY_REQUESTS,
+            "{request}"
+        );
+        assert_eq!(throttled.headers()["retry-after"], "2", "{request}");
+        let body: Value = throttled.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "TooManyRequests", "{request}");
+
+        mock.inject(fault("microsoft.users_delta", FaultKind::ServerError));
+        let unavailable = get_error(request, &token, StatusCode::SERVICE_UNAVAILABLE).await;
+        assert_eq!(
+            unavailable["error"]["code"], "serviceNotAvailable",
+            "{request}"
+        );
+
+        get_json(request, &token).await;
+    }
+}
+
+#[tokio::test]
+async fn microsoft_upsert_and_remove_reach_delta() {
+    let mock = start(150).await;
+    let token = microsoft_token(&mock).await;
+    let url = format!("{}/v1.0/users/delta?$select=id,givenName", mock.url());
+    let (_, delta_link) = delta_sync(&url, &token).await;
+
+    let directory = served_directory(&mock, "microsoft");
+    let mut renamed = directory.users[3].clone();
+    renamed.given_name = "Renamed".into();
+    let mut added = directory.users[4].clone();
+    added.id = "00000000-0000-4000-8000-00000000abcd".into();
+    added.email = "new.hire@contoso.example".into();
+    let removed = directory.users[5].id.clone();
+    let restored = directory.users[6].clone();
+    mock.with_state(|state| -> Result<(), UnknownProvider> {
+        state.upsert_user("microsoft", renamed.clone())?;
+        state.upsert_user("microsoft", added.clone())?;
+        state.remove_user("microsoft", &removed)?;
+        state.remove_user("microsoft", &restored.id)?;
+        state.upsert_user("microsoft", restored.clone())
+    })
+    .unwrap()
+    .unwrap();
+
+    let changes = get_json(&delta_link, &token).await;
+    let values = changes["value"].as_array().unwrap();
+    let by_id: HashMap<&str, &Value> = values
+        .iter()
+        .map(|v| (v["id"].as_str().unwrap(), v))
+        .collect();
+    assert_eq!(values.len(), 4, "{values:?}");
+    assert_eq!(by_id[renamed.id.as_str()]["givenName"], "Renamed");
+    assert!(by_id.contains_key(added.id.as_str()));
+    assert!(by_id[removed.as_str()]["@removed"].is_object());
+    assert!(
+        by_id[restored.id.as_str()].get("@removed").is_none(),
+        "a user added back is present"
+    );
+
+    let (users, _) = graph_collect(&format!("{}/v1.0/users", mock.url()), &token).await;
+    assert_eq!(users.len(), 150);
+
+    let next_link = changes["@odata.deltaLink"].as_str().unwrap();
+    let quiet = get_json(next_link, &token).await;
+    assert_eq!(quiet["value"], json!([]), "no changes since the last link");
+}
+
+#[tokio::test]
+async fn upsert_rejects_unknown_provider() {
+    let mock = start(10).await;
+    let user = served_directory(&mock, "microsoft").users.remove(0);
+    let result = mock
+        .with_state(|state| state.upsert_user("azure", user))
+        .unwrap();
+    let error = result.unwrap_err();
+    assert_eq!(error, UnknownProvider("azure".into()));
+    assert_eq!(
+        error.to_string(),
+        r#"unknown provider "azure": expected "microsoft", "google" or "okta""#
+    );
+    let removed = mock
+        .with_state(|state| state.remove_user("", "anyone"))
+        .unwrap();
+    assert_eq!(removed, Err(UnknownProvider(String::new())));
+}
+
+#[tokio::test]
+async fn okta_pages_by_link_header() {
+    let mock = start(450).await;
+    let token = okta_token(&mock).await;
+    let directory = served_directory(&mock, "okta");
+    let deprovisioned = directory
+        .users
+        .iter()
+        .filter(|u| u.state == AccountState::Deprovisioned)
+        .count();
+    assert!(deprovisioned > 0);
+
+    let (listed, _) = okta_collect(&format!("{}/api/v1/users?limit=200", mock.url()), &token).await;
+    assert!(
+        listed.iter().all(|u| u["status"] != "DEPROVISIONED"),
+        "the default list hides deprovisioned users"
+    );
+    assert_eq!(listed.len(), 450 - deprovisioned);
+
+    let filtered = get_json(
+        &format!(
+            "{}/api/v1/users?filter=status%20eq%20%22DEPROVISIONED%22",
+            mock.url()
+        ),
+        &token,
+    )
+    .await;
+    assert_eq!(filtered.as_array().unwrap().len(), deprovisioned);
+}
+
+#[tokio::test]
+async fn okta_rate_limit_headers() {
+    let mock = start(10).await;
+    let token = okta_token(&mock).await;
+    let rate_limit = FaultKind::OktaRateLimit {
+        reset_after_seconds: 30,
+        server_clock_offset_seconds: 0,
+    };
+    mock.inject(fault("okta.users", rate_limit));
+    let response = get(&format!("{}/api/v1/users", mock.url()), &token).await;
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    let (date, reset) = rate_limit_clock(&response);
+    assert_eq!(
+        reset - date,
+        30,
+        "the reset is an epoch on the server's clock"
+    );
+    assert_eq!(response.headers()["x-rate-limit-remaining"], "0");
+}
+
+#[tokio::test]
+async fn okta_rate_limit_server_clock_behind() {
+    let mock = start(10).await;
+    let token = okta_token(&mock).await;
+    let rate_limit = FaultKind::OktaRateLimit {
+        reset_after_seconds: 30,
+        server_clock_offset_seconds: -120,
+    };
+    mock.inject(fault("okta.users", rate_limit));
+
+    let before = chrono::Utc::now().timestamp();
+    let response = get(&format!("{}/api/v1/users", mock.url()), &token).await;
+    let after = chrono::Utc::now().timestamp();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    let (date, reset) = rate_limit_clock(&response);
+    assert!(
+        (before - 120..=after - 120).contains(&date),
+        "Date {date} is 120 s behind the client's clock ({before} to {after})"
+    );
+    assert_eq!(reset - date, 30, "the reset is on the server's clock");
+    assert!(
+        reset < before,
+        "read on the client's clock, the reset is already past"
+    );
+}
+
+#[tokio::test]
+async fn okta_rate_limit_offset_defaults_to_zero() {
+    let without: Fault = serde_json::from_value(json!({
+        "endpoint": "okta.users",
+        "kind": {"type": "okta_rate_limit", "reset_after_seconds": 30},
+    }))
+    .unwrap();
+    assert_eq!(
+        without.kind,
+        FaultKind::OktaRateLimit {
+            reset_after_seconds: 30,
+            server_clock_offset_seconds: 0,
+        }
+    );
+    let with: Fault = serde_json::from_value(json!({
+        "endpoint": "okta.users",
+        "kind": {"type": "okta_rate_limit", "reset_after_seconds": 30, "server_clock_offset_seconds": -120},
+    }))
+    .unwrap();
+    assert_eq!(
+        with.kind,
+        FaultKind::OktaRateLimit {
+            reset_after_seconds: 30,
+            server_clock_offset_seconds: -120,
+        }
+    );
+
+    // The control endpoint accepts the form without the offset too.
+    let mock = start(10).await;
+    let token = okta_token(&mock).await;
+    let injected = reqwest::Client::new()
+        .post(format!("{}/_mock/faults", mock.url()))
+        .json(&json!({
+            "endpoint": "okta.users",
+            "kind": {"type": "okta_rate_limit", "reset_after_seconds": 30},
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(injected.status(), StatusCode::NO_CONTENT);
+    let before = chrono::Utc::now().timestamp();
+    let response = get(&format!("{}/api/v1/users", mock.url()), &token).await;
+    let after = chrono::Utc::now().timestamp();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    let (date, reset) = rate_limit_clock(&response);
+    assert!((before..=after).contains(&date), "Date {date} is now");
+    assert_eq!(reset - date, 30);
+}
+
+#[tokio::test]
+async fn okta_rate_limit_extreme_values() {
+    let mock = start(10).await;
+    let token = okta_token(&mock).await;
+    for (reset_after_seconds, server_clock_offset_seconds) in
+        [(i64::MAX, i64::MAX), (i64::MIN, i64::MIN), (30, i64::MIN)]
+    {
+        let rate_limit = FaultKind::OktaRateLimit {
+            reset_after_seconds,
+            server_clock_offset_seconds,
+        };
+        mock.inject(fault("okta.users", rate_limit));
+        let response = get(&format!("{}/api/v1/users", mock.url()), &token).await;
+        assert_eq!(
+            response.status(),
+            StatusCode::TOO_MANY_REQUESTS,
+            "{reset_after_seconds} {server_clock_offset_seconds}"
+        );
+        assert!(response.headers().contains_key("date"));
+        assert!(response.headers().contains_key("x-rate-limit-reset"));
+    }
+    get_json(&format!("{}/api/v1/users", mock.url()), &token).await;
+}
+
+#[tokio::test]
+async fn google_users_list_pages_and_faults() {
+    let mock = start(1_200).await;
+    let token = google_token(&mock).await;
+    let users = format!(
+        "{}/admin/directory/v1/users?customer=my_customer",
+        mock.url()
+    );
+
+    let (listed, pages) = google_collect(&format!("{users}&maxResults=500"), "users", &token).await;
+    let ids: HashSet<&str> = listed.iter().map(|u| u["id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), 1_200);
+    assert!(listed.iter().any(|u| u["suspended"] == true));
+    assert_eq!(pages, 3);
+    assert_eq!(mock.request_counts()["google.users"], 3);
+
+    for reason in ["forbidden", "userRateLimitExceeded"] {
+        let forbidden = FaultKind::GoogleForbidden {
+            reason: reason.into(),
+        };
+        mock.inject(fault("google.users", forbidden));
+        let body = get_error(&users, &token, StatusCode::FORBIDDEN).await;
+        assert_eq!(body["error"]["errors"][0]["reason"], reason);
+    }
+    get_error(
+        &format!("{users}&maxResults=501"),
+        &token,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    mock.inject(fault("google.token", FaultKind::InvalidGrant));
+    let revoked = post_form(&format!("{}/token", mock.url()), &GOOGLE_REFRESH_FORM).await;
+    assert_eq!(revoked.status(), StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn google_upsert_and_remove_users() {
+    let mock = start(100).await;
+    let token = google_token(&mock).await;
+    let directory = served_directory(&mock, "google");
+    let mut added = directory.users[0].clone();
+    added.id = "115000000000000000001".into();
+    added.email = "new.hire@fabrikam.example".into();
+    added.aliases.clear();
+    let removed = directory.users[1].id.clone();
+    mock.with_state(|state| -> Result<(), UnknownProvider> {
+        state.upsert_user("google", added.clone())?;
+        state.remove_user("google", &removed)
+    })
+    .unwrap()
+    .unwrap();
+
+    let (users, _) = google_collect(
+        &format!(
+            "{}/admin/directory/v1/users?customer=my_customer",
+            mock.url()
+        ),
+        "users",
+        &token,
+    )
+    .await;
+    let ids: HashSet<&str> = users.iter().map(|u| u["id"].as_str().unwrap()).collect();
+    assert_eq!(users.len(), 100);
+    assert!(ids.contains(added.id.as_str()));
+    assert!(!ids.contains(removed.as_str()));
+    get_error(
+        &format!("{}/admin/directory/v1/users/{removed}/tokens", mock.url()),
+        &token,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn okta_upsert_sets_last_updated() {
+    let mock = start(100).await;
+    let token = okta_token(&mock).await;
+    let directory = served_directory(&mock, "okta");
+    // A second of margin, because `gt` is strict and the mock records milliseconds.
+    let since = (chrono::Utc::now() - chrono::Duration::seconds(1))
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let mut changed = directory.users[7].clone();
+    changed.family_name = "Changed".into();
+    let removed = directory.users[8].id.clone();
+    mock.with_state(|state| -> Result<(), UnknownProvider> {
+        state.upsert_user("okta", changed.clone())?;
+        state.remove_user("okta", &removed)
+    })
+    .unwrap()
+    .unwrap();
+
+    let search = Url::parse_with_params(
+        &format!("{}/api/v1/users", mock.url()),
+        [("search", format!("lastUpdated gt \"{since}\""))],
+    )
+    .unwrap();
+    let (found, _) = okta_collect(search.as_str(), &token).await;
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0]["id"], changed.id.as_str());
+    assert_eq!(found[0]["profile"]["lastName"], "Changed");
+    let last_updated = found[0]["lastUpdated"].as_str().unwrap();
+    assert!(last_updated > since.as_str(), "{last_updated} > {since}");
+
+    let stored = mock
+        .with_state(|state| state.config.okta.users[7].last_updated.clone())
+        .unwrap();
+    assert_eq!(stored.as_deref(), Some(last_updated));
+    let body = get_error(
+        &format!("{}/api/v1/users/{removed}/factors", mock.url()),
+        &token,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    assert_eq!(body["errorCode"], "E0000007");
 }
 
 #[tokio::test]
@@ -771,9 +963,8 @@ async fn admin_consent_rejects_unknown_redirect() {
     // A trailing slash is enough to differ from the registered URI.
     let mismatch =
         admin_consent(&mock, "microsoft-client", &format!("{MICROSOFT_REDIRECT}/")).await;
-    assert_eq!(mismatch.status(), StatusCode::BAD_REQUEST);
     assert!(mismatch.headers().get("location").is_none());
-    let body: Value = mismatch.json().await.unwrap();
+    let body = json_with_status(mismatch, StatusCode::BAD_REQUEST).await;
     assert_eq!(body["error_codes"], json!([50011]));
     assert!(
         body["error_description"]
@@ -783,17 +974,15 @@ async fn admin_consent_rejects_unknown_redirect() {
     );
 
     let unknown_app = admin_consent(&mock, "someone-else", MICROSOFT_REDIRECT).await;
-    assert_eq!(unknown_app.status(), StatusCode::BAD_REQUEST);
     assert!(unknown_app.headers().get("location").is_none());
-    let body: Value = unknown_app.json().await.unwrap();
+    let body = json_with_status(unknown_app, StatusCode::BAD_REQUEST).await;
     assert_eq!(body["error_codes"], json!([700016]));
 }
 
 #[tokio::test]
 async fn google_code_flow_with_pkce() {
     let mock = start(10).await;
-    let verifier = "verifier-0123456789-abcdefghijklmnopqrstuvwxyz-ABC";
-    let challenge = pkce_challenge(verifier);
+    let challenge = pkce_challenge(PKCE_VERIFIER);
 
     let authorized = google_authorize(&mock, GOOGLE_REDIRECT, &challenge).await;
     assert_eq!(authorized.status(), StatusCode::FOUND);
@@ -804,64 +993,53 @@ async fn google_code_flow_with_pkce() {
     assert_eq!(params["scope"], GOOGLE_SCOPE);
     let code = params["code"].clone();
 
-    let exchanged = exchange_code(&mock, &code, verifier).await;
-    assert_eq!(exchanged.status(), StatusCode::OK);
-    let tokens: Value = exchanged.json().await.unwrap();
+    let exchanged = exchange_code(&mock, &code, PKCE_VERIFIER).await;
+    let tokens = json_with_status(exchanged, StatusCode::OK).await;
     assert_eq!(tokens["token_type"], "Bearer");
     assert_eq!(tokens["scope"], GOOGLE_SCOPE);
     assert!(tokens["expires_in"].as_i64().unwrap() > 0);
     let access_token = tokens["access_token"].as_str().unwrap();
     let refresh_token = tokens["refresh_token"].as_str().unwrap();
-    let users = get(
-        &format!(
-            "{}/admin/directory/v1/users?customer=my_customer",
-            mock.url()
-        ),
-        access_token,
-    )
-    .await;
-    assert_eq!(users.status(), StatusCode::OK);
+    let users = format!(
+        "{}/admin/directory/v1/users?customer=my_customer",
+        mock.url()
+    );
+    get_json(&users, access_token).await;
 
-    let refreshed = reqwest::Client::new()
-        .post(format!("{}/token", mock.url()))
-        .form(&[
+    let refreshed = post_form(
+        &format!("{}/token", mock.url()),
+        &[
             ("grant_type", "refresh_token"),
             ("refresh_token", refresh_token),
             ("client_id", "google-client"),
             ("client_secret", "google-secret"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(refreshed.status(), StatusCode::OK);
-    let refreshed: Value = refreshed.json().await.unwrap();
+        ],
+    )
+    .await;
+    let refreshed = json_with_status(refreshed, StatusCode::OK).await;
     assert_eq!(refreshed["scope"], GOOGLE_SCOPE);
     assert!(refreshed["access_token"].is_string());
 
-    let reused = exchange_code(&mock, &code, verifier).await;
-    assert_eq!(reused.status(), StatusCode::BAD_REQUEST);
-    let body: Value = reused.json().await.unwrap();
+    let reused = exchange_code(&mock, &code, PKCE_VERIFIER).await;
+    let body = json_with_status(reused, StatusCode::BAD_REQUEST).await;
     assert_eq!(body["error"], "invalid_grant");
 }
 
 #[tokio::test]
 async fn google_code_rejects_bad_requests() {
     let mock = start(10).await;
-    let verifier = "verifier-0123456789-abcdefghijklmnopqrstuvwxyz-ABC";
-    let challenge = pkce_challenge(verifier);
+    let challenge = pkce_challenge(PKCE_VERIFIER);
 
     let authorized = google_authorize(&mock, GOOGLE_REDIRECT, &challenge).await;
     let code = query_of(&location(&authorized))["code"].clone();
-    let wrong_verifier = exchange_code(&mock, &code, &verifier.replace('A', "B")).await;
-    assert_eq!(wrong_verifier.status(), StatusCode::BAD_REQUEST);
-    let body: Value = wrong_verifier.json().await.unwrap();
+    let wrong_verifier = exchange_code(&mock, &code, &PKCE_VERIFIER.replace('A', "B")).await;
+    let body = json_with_status(wrong_verifier, StatusCode::BAD_REQUEST).await;
     assert_eq!(body["error"], "invalid_grant");
     assert_eq!(body["error_description"], "Invalid code verifier.");
 
     let mismatch = google_authorize(&mock, "http://127.0.0.1:3000/elsewhere", &challenge).await;
-    assert_eq!(mismatch.status(), StatusCode::BAD_REQUEST);
     assert!(mismatch.headers().get("location").is_none());
-    let body: Value = mismatch.json().await.unwrap();
+    let body = json_with_status(mismatch, StatusCode::BAD_REQUEST).await;
     assert_eq!(body["error"], "redirect_uri_mismatch");
 
     let no_challenge = google_authorize(&mock, GOOGLE_REDIRECT, "").await;
@@ -888,19 +1066,14 @@ async fn google_jwt_bearer_delegation() {
     let admin = credentials.google_delegated_admin.as_str();
 
     let accepted = jwt_bearer(&mock, &assertion(&mock, admin, &scopes, 3600)).await;
-    assert_eq!(accepted.status(), StatusCode::OK);
-    let body: Value = accepted.json().await.unwrap();
+    let body = json_with_status(accepted, StatusCode::OK).await;
     assert_eq!(body["token_type"], "Bearer");
     let token = body["access_token"].as_str().unwrap();
-    let users = get(
-        &format!(
-            "{}/admin/directory/v1/users?customer=my_customer",
-            mock.url()
-        ),
-        token,
-    )
-    .await;
-    assert_eq!(users.status(), StatusCode::OK);
+    let users = format!(
+        "{}/admin/directory/v1/users?customer=my_customer",
+        mock.url()
+    );
+    get_json(&users, token).await;
 
     let reversed: Vec<&str> = scopes.iter().rev().copied().collect();
     let reordered = jwt_bearer(&mock, &assertion(&mock, admin, &reversed, 3600)).await;
@@ -932,8 +1105,7 @@ async fn google_jwt_bearer_delegation() {
     }
 
     let expired = jwt_bearer(&mock, &assertion(&mock, admin, &scopes, 5)).await;
-    assert_eq!(expired.status(), StatusCode::BAD_REQUEST);
-    let body: Value = expired.json().await.unwrap();
+    let body = json_with_status(expired, StatusCode::BAD_REQUEST).await;
     assert_eq!(body["error"], "invalid_grant");
 }
 
@@ -944,47 +1116,37 @@ async fn token_endpoints_invalid_scope() {
     mock.inject(fault("google.token", FaultKind::InvalidScope));
     mock.inject(fault("microsoft.token", FaultKind::InvalidScope));
 
-    let okta = reqwest::Client::new()
-        .post(format!("{}/oauth2/v1/token", mock.url()))
-        .form(&[
+    let okta = post_form(
+        &format!("{}/oauth2/v1/token", mock.url()),
+        &[
             ("grant_type", "client_credentials"),
             ("client_id", "okta-client"),
             ("client_secret", "okta-secret"),
             ("scope", "okta.apps.read"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(okta.status(), StatusCode::BAD_REQUEST);
-    let body: Value = okta.json().await.unwrap();
+        ],
+    )
+    .await;
+    let body = json_with_status(okta, StatusCode::BAD_REQUEST).await;
     assert_eq!(body["error"], "invalid_scope");
     assert_eq!(
         body["error_description"],
         "The following scopes are not allowed: okta.apps.read"
     );
 
-    let google = reqwest::Client::new()
-        .post(format!("{}/token", mock.url()))
-        .form(&[("grant_type", "refresh_token"), ("scope", "bogus")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(google.status(), StatusCode::BAD_REQUEST);
-    let body: Value = google.json().await.unwrap();
+    let google = post_form(
+        &format!("{}/token", mock.url()),
+        &[("grant_type", "refresh_token"), ("scope", "bogus")],
+    )
+    .await;
+    let body = json_with_status(google, StatusCode::BAD_REQUEST).await;
     assert_eq!(body["error"], "invalid_scope");
 
-    let microsoft = reqwest::Client::new()
-        .post(format!(
-            "{}/{}/oauth2/v2.0/token",
-            mock.url(),
-            Credentials::default().microsoft_tenant
-        ))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(microsoft.status(), StatusCode::BAD_REQUEST);
-    let body: Value = microsoft.json().await.unwrap();
+    let microsoft = post_form(
+        &microsoft_token_url(&mock),
+        &[("grant_type", "client_credentials")],
+    )
+    .await;
+    let body = json_with_status(microsoft, StatusCode::BAD_REQUEST).await;
     assert_eq!(body["error"], "invalid_scope");
     assert_eq!(body["error_codes"], json!([70011]));
 }
@@ -993,7 +1155,7 @@ async fn token_endpoints_invalid_scope() {
 async fn graph_groups_and_members_page() {
     let mock = start(600).await;
     let token = microsoft_token(&mock).await;
-    let directory = Directory::generate("contoso.example", 600, 1);
+    let directory = served_directory(&mock, "microsoft");
 
     let (groups, pages) = graph_collect(
         &format!(
@@ -1040,13 +1202,12 @@ async fn graph_groups_and_members_page() {
     assert_eq!(nested[0]["id"], directory.groups[1].id.as_str());
     assert!(users.iter().all(|u| u["userPrincipalName"].is_string()));
 
-    let missing = get(
+    let body = get_error(
         &format!("{}/v1.0/groups/no-such-group/members", mock.url()),
         &token,
+        StatusCode::NOT_FOUND,
     )
     .await;
-    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
-    let body: Value = missing.json().await.unwrap();
     assert_eq!(body["error"]["code"], "Request_ResourceNotFound");
     assert_eq!(mock.request_counts()["microsoft.group_members"], 4);
 }
@@ -1055,7 +1216,7 @@ async fn graph_groups_and_members_page() {
 async fn graph_registration_details_follow_mfa() {
     let mock = start(250).await;
     let token = microsoft_token(&mock).await;
-    let directory = Directory::generate("contoso.example", 250, 1);
+    let directory = served_directory(&mock, "microsoft");
 
     let (details, pages) = graph_collect(
         &format!(
@@ -1085,7 +1246,7 @@ async fn graph_registration_details_follow_mfa() {
 async fn graph_grants_name_their_apps() {
     let mock = start(200).await;
     let token = microsoft_token(&mock).await;
-    let directory = Directory::generate("contoso.example", 200, 1);
+    let directory = served_directory(&mock, "microsoft");
 
     let (grants, _) = graph_collect(
         &format!("{}/v1.0/oauth2PermissionGrants?$top=3", mock.url()),
@@ -1210,38 +1371,34 @@ async fn graph_message_rules_for_guest() {
         &format!(
             "{}/v1.0/users/{}/mailFolders/inbox/messageRules",
             mock.url(),
-            Directory::generate("contoso.example", 100, 1).users[59].email
+            served_directory(&mock, "microsoft").users[59].email
         ),
         &token,
     )
     .await;
     assert_eq!(mover["value"][0]["actions"]["moveToFolder"], "Newsletters");
 
-    let missing = get(
+    let body = get_error(
         &format!(
             "{}/v1.0/users/nobody@contoso.example/mailFolders/inbox/messageRules",
             mock.url()
         ),
         &token,
+        StatusCode::NOT_FOUND,
     )
     .await;
-    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
-    let body: Value = missing.json().await.unwrap();
     assert_eq!(body["error"]["code"], "Request_ResourceNotFound");
 
-    let no_mailbox = Directory::generate("contoso.example", 100, 1).users[44]
-        .id
-        .clone();
-    let response = get(
+    let no_mailbox = served_directory(&mock, "microsoft").users[44].id.clone();
+    let body = get_error(
         &format!(
             "{}/v1.0/users/{no_mailbox}/mailFolders/inbox/messageRules",
             mock.url()
         ),
         &token,
+        StatusCode::NOT_FOUND,
     )
     .await;
-    assert_eq!(response.status(), StatusCode::NOT_FOUND);
-    let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"]["code"], "MailboxNotEnabledForRESTAPI");
 }
 
@@ -1249,7 +1406,7 @@ async fn graph_message_rules_for_guest() {
 async fn google_groups_and_members_page() {
     let mock = start(600).await;
     let token = google_token(&mock).await;
-    let directory = Directory::generate("fabrikam.example", 600, 2);
+    let directory = served_directory(&mock, "google");
 
     let (groups, pages) = google_collect(
         &format!(
@@ -1312,42 +1469,36 @@ async fn google_groups_and_members_page() {
         directory.groups[0].members.len() + directory.groups[1].members.len()
     );
 
-    let too_many = get(
+    get_error(
         &format!(
             "{}/admin/directory/v1/groups?customer=my_customer&maxResults=201",
             mock.url()
         ),
         &token,
+        StatusCode::BAD_REQUEST,
     )
     .await;
-    assert_eq!(too_many.status(), StatusCode::BAD_REQUEST);
-    let missing = get(
+    get_error(
         &format!(
             "{}/admin/directory/v1/groups/nobody@fabrikam.example/members",
             mock.url()
         ),
         &token,
+        StatusCode::NOT_FOUND,
     )
     .await;
-    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]
 async fn google_tokens_list_third_party_apps() {
     let mock = start(100).await;
     let token = google_token(&mock).await;
-    let directory = Directory::generate("fabrikam.example", 100, 2);
+    let directory = served_directory(&mock, "google");
+
+    let tokens_of = |key: &str| format!("{}/admin/directory/v1/users/{key}/tokens", mock.url());
 
     let first = &directory.users[0];
-    let tokens = get_json(
-        &format!(
-            "{}/admin/directory/v1/users/{}/tokens",
-            mock.url(),
-            first.email
-        ),
-        &token,
-    )
-    .await;
+    let tokens = get_json(&tokens_of(&first.email), &token).await;
     assert_eq!(tokens["kind"], "admin#directory#tokenList");
     let items = tokens["items"].as_array().unwrap();
     assert_eq!(items.len(), first.grants.len());
@@ -1366,36 +1517,25 @@ async fn google_tokens_list_third_party_apps() {
         );
     }
 
-    let by_id = get_json(
-        &format!(
-            "{}/admin/directory/v1/users/{}/tokens",
-            mock.url(),
-            directory.users[1].id
-        ),
-        &token,
-    )
-    .await;
+    let by_id = get_json(&tokens_of(&directory.users[1].id), &token).await;
     assert!(
         by_id.get("items").is_none(),
         "Google leaves out an empty list"
     );
 
-    let missing = get(
-        &format!(
-            "{}/admin/directory/v1/users/nobody@fabrikam.example/tokens",
-            mock.url()
-        ),
+    get_error(
+        &tokens_of("nobody@fabrikam.example"),
         &token,
+        StatusCode::NOT_FOUND,
     )
     .await;
-    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]
 async fn gmail_filters_and_forwarding() {
     let mock = start(300).await;
     let token = google_token(&mock).await;
-    let directory = Directory::generate("fabrikam.example", 300, 2);
+    let directory = served_directory(&mock, "google");
     let settings = |n: usize, what: &str| {
         format!(
             "{}/gmail/v1/users/{}/settings/{what}",
@@ -1442,15 +1582,15 @@ async fn gmail_filters_and_forwarding() {
         json!({})
     );
 
-    let unknown = get(
+    get_error(
         &format!(
             "{}/gmail/v1/users/nobody@fabrikam.example/settings/filters",
             mock.url()
         ),
         &token,
+        StatusCode::BAD_REQUEST,
     )
     .await;
-    assert_eq!(unknown.status(), StatusCode::BAD_REQUEST);
 }
 
 #[tokio::test]
@@ -1473,22 +1613,11 @@ async fn gmail_me_is_the_delegated_user() {
         });
         state.config.google.users.push(admin);
     });
-    let scopes: Vec<&str> = credentials
-        .google_delegation_scopes
-        .iter()
-        .map(String::as_str)
-        .collect();
-    let response = jwt_bearer(
-        &mock,
-        &assertion(&mock, &credentials.google_delegated_admin, &scopes, 3600),
-    )
-    .await;
-    let body: Value = response.json().await.unwrap();
-    let token = body["access_token"].as_str().unwrap();
+    let token = delegated_token(&mock).await;
 
     let filters = get_json(
         &format!("{}/gmail/v1/users/me/settings/filters", mock.url()),
-        token,
+        &token,
     )
     .await;
     assert_eq!(filters["filter"][0]["id"], "ANe1BmjAdmin");
@@ -1554,15 +1683,40 @@ async fn google_customer_and_fields_mask() {
             .all(|u| u["name"].as_object().unwrap().len() == 1)
     );
 
-    let invalid = get(&format!("{users_url}&fields=users(id"), &token).await;
-    assert_eq!(invalid.status(), StatusCode::BAD_REQUEST);
+    get_error(
+        &format!("{users_url}&fields=users(id"),
+        &token,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn google_fields_mask_depth_is_bounded() {
+    let mock = start(10).await;
+    let token = google_token(&mock).await;
+    let customer = format!("{}/admin/directory/v1/customers/my_customer", mock.url());
+
+    let nested = "a(".repeat(15_000) + "id" + &")".repeat(15_000);
+    let long_path = vec!["a"; 30_000].join("/");
+    for spec in [nested, long_path] {
+        let body = get_error(
+            &format!("{customer}?fields={spec}"),
+            &token,
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+        assert_eq!(body["error"]["errors"][0]["reason"], "invalidParameter");
+    }
+    let trimmed = get_json(&format!("{customer}?fields=id"), &token).await;
+    assert_eq!(trimmed, json!({"id": "C01abc234"}), "the server still runs");
 }
 
 #[tokio::test]
 async fn okta_groups_apps_and_factors() {
     let mock = start(450).await;
     let token = okta_token(&mock).await;
-    let directory = Directory::generate("initech.example", 450, 3);
+    let directory = served_directory(&mock, "okta");
 
     let (groups, pages) =
         okta_collect(&format!("{}/api/v1/groups?limit=4", mock.url()), &token).await;
@@ -1632,13 +1786,12 @@ async fn okta_groups_apps_and_factors() {
             assert!(["OKTA", "GOOGLE"].contains(&factor["provider"].as_str().unwrap()));
         }
     }
-    let missing = get(
+    let body = get_error(
         &format!("{}/api/v1/users/00u-missing/factors", mock.url()),
         &token,
+        StatusCode::NOT_FOUND,
     )
     .await;
-    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
-    let body: Value = missing.json().await.unwrap();
     assert_eq!(body["errorCode"], "E0000007");
 }
 
@@ -1659,15 +1812,9 @@ async fn okta_token_accepts_basic_auth() {
         .send()
         .await
         .unwrap();
-    assert_eq!(basic.status(), StatusCode::OK);
-    let body: Value = basic.json().await.unwrap();
+    let body = json_with_status(basic, StatusCode::OK).await;
     let token = body["access_token"].as_str().unwrap();
-    assert_eq!(
-        get(&format!("{}/api/v1/users", mock.url()), token)
-            .await
-            .status(),
-        StatusCode::OK
-    );
+    get_json(&format!("{}/api/v1/users", mock.url()), token).await;
 
     let wrong = client
         .post(&url)
@@ -1688,8 +1835,7 @@ async fn okta_token_accepts_basic_auth() {
         .send()
         .await
         .unwrap();
-    assert_eq!(both.status(), StatusCode::BAD_REQUEST);
-    let body: Value = both.json().await.unwrap();
+    let body = json_with_status(both, StatusCode::BAD_REQUEST).await;
     assert_eq!(body["error"], "invalid_request");
 }
 
@@ -1699,9 +1845,12 @@ async fn okta_forbidden_and_last_updated() {
     let token = okta_token(&mock).await;
 
     mock.inject(fault("okta.users", FaultKind::OktaForbidden));
-    let forbidden = get(&format!("{}/api/v1/users", mock.url()), &token).await;
-    assert_eq!(forbidden.status(), StatusCode::FORBIDDEN);
-    let body: Value = forbidden.json().await.unwrap();
+    let body = get_error(
+        &format!("{}/api/v1/users", mock.url()),
+        &token,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
     assert_eq!(body["errorCode"], "E0000006");
     assert_eq!(
         body["errorSummary"],
@@ -1744,15 +1893,15 @@ async fn okta_forbidden_and_last_updated() {
     assert_eq!(paged.len(), 98, "the next link repeats the search");
     assert_eq!(pages, 4);
 
-    let invalid = get(
+    get_error(
         &format!(
             "{}/api/v1/users?search=lastUpdated%20gt%20%22soon%22",
             mock.url()
         ),
         &token,
+        StatusCode::BAD_REQUEST,
     )
     .await;
-    assert_eq!(invalid.status(), StatusCode::BAD_REQUEST);
 }
 
 #[tokio::test]

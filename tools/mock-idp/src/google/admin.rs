@@ -8,21 +8,23 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde_json::{Value, json};
 
-use super::{CUSTOMER_ID, admit, google_error, page_bounds, respond};
+use super::{
+    CUSTOMER_ID, admit, bad_request, google_error, insert_list, list_body, read_page, respond,
+};
 use crate::directory::{Group, User};
-use crate::microsoft::encode_offset;
-use crate::{Rejection, Shared, lock};
+use crate::{Rejection, Shared};
 
 /// The Directory API's maximum `maxResults` for `groups.list` and `members.list`.
 const MAX_RESULTS: usize = 200;
 
-fn not_found(parameter: &str) -> Response {
+fn not_found(parameter: &str) -> Rejection {
     google_error(
         StatusCode::NOT_FOUND,
         "notFound",
         &format!("Resource Not Found: {parameter}"),
         "NOT_FOUND",
     )
+    .into()
 }
 
 fn is_my_customer(key: &str) -> bool {
@@ -39,18 +41,18 @@ fn group_email(group: &Group, domain: &str) -> String {
 }
 
 /// Finds a user by id, primary address or alias, as a `userKey` names one.
-fn find_user<'a>(users: &'a [User], key: &str) -> Option<&'a User> {
-    users.iter().find(|u| {
-        u.id == key
-            || u.email.eq_ignore_ascii_case(key)
-            || u.aliases.iter().any(|a| a.eq_ignore_ascii_case(key))
-    })
+fn find_user<'a>(users: &'a [User], key: &str) -> Result<&'a User, Rejection> {
+    users
+        .iter()
+        .find(|u| u.id == key || u.has_address(key))
+        .ok_or_else(|| not_found("userKey"))
 }
 
-fn find_group<'a>(groups: &'a [Group], domain: &str, key: &str) -> Option<&'a Group> {
+fn find_group<'a>(groups: &'a [Group], domain: &str, key: &str) -> Result<&'a Group, Rejection> {
     groups
         .iter()
         .find(|g| g.id == key || group_email(g, domain).eq_ignore_ascii_case(key))
+        .ok_or_else(|| not_found("groupKey"))
 }
 
 /// `GET /admin/directory/v1/customers/{customerKey}`.
@@ -60,8 +62,7 @@ pub async fn customer(
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, Rejection> {
-    let mut state = lock(&state)?;
-    admit(&mut state, "google.customer", &headers)?;
+    let state = admit(&state, "google.customer", &headers)?;
     if !is_my_customer(&customer_key) {
         return Err(google_error(
             StatusCode::FORBIDDEN,
@@ -106,14 +107,11 @@ pub async fn groups(
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, Rejection> {
-    let mut state = lock(&state)?;
-    admit(&mut state, "google.groups", &headers)?;
-    let (offset, max_results) = page_bounds(&query, MAX_RESULTS, MAX_RESULTS)?;
+    let state = admit(&state, "google.groups", &headers)?;
+    let page = read_page(&query, MAX_RESULTS, MAX_RESULTS)?;
     let directory = state.directory("google");
     let matching: Vec<&Group> = if let Some(key) = query.get("userKey") {
-        let Some(user) = find_user(&directory.users, key) else {
-            return Err(not_found("userKey").into());
-        };
+        let user = find_user(&directory.users, key)?;
         directory
             .groups
             .iter()
@@ -124,29 +122,20 @@ pub async fn groups(
     {
         directory.groups.iter().collect()
     } else {
-        return Err(google_error(
-            StatusCode::BAD_REQUEST,
-            "badRequest",
-            "Bad Request",
-            "INVALID_ARGUMENT",
-        )
-        .into());
+        return Err(bad_request());
     };
 
-    let page: Vec<Value> = matching
-        .iter()
-        .skip(offset)
-        .take(max_results)
+    let mut body = list_body(
+        "admin#directory#groups",
+        "\"groups\"",
+        &page,
+        matching.len(),
+    );
+    let groups = page
+        .slice(&matching)
         .map(|g| render_group(g, &directory.domain))
         .collect();
-    // Google leaves out empty lists.
-    let mut body = json!({"kind": "admin#directory#groups", "etag": "\"groups\""});
-    if !page.is_empty() {
-        body["groups"] = json!(page);
-    }
-    if offset.saturating_add(max_results) < matching.len() {
-        body["nextPageToken"] = json!(encode_offset(offset + max_results));
-    }
+    insert_list(&mut body, "groups", groups);
     respond(&query, body)
 }
 
@@ -195,21 +184,27 @@ pub async fn members(
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, Rejection> {
-    let mut state = lock(&state)?;
-    admit(&mut state, "google.members", &headers)?;
-    let (offset, max_results) = page_bounds(&query, MAX_RESULTS, MAX_RESULTS)?;
+    let state = admit(&state, "google.members", &headers)?;
+    let page = read_page(&query, MAX_RESULTS, MAX_RESULTS)?;
     let directory = state.directory("google");
-    let Some(group) = find_group(&directory.groups, &directory.domain, &group_key) else {
-        return Err(not_found("groupKey").into());
-    };
+    let group = find_group(&directory.groups, &directory.domain, &group_key)?;
     let derived = query.get("includeDerivedMembership").map(String::as_str) == Some("true");
     let roles: Option<Vec<&str>> = query
         .get("roles")
         .map(|r| r.split(',').map(str::trim).collect());
 
-    let members: Vec<Value> = collect_members(group, &directory.users, &directory.groups, derived)
+    let members: Vec<_> = collect_members(group, &directory.users, &directory.groups, derived)
         .into_iter()
         .filter(|(_, role)| roles.as_ref().is_none_or(|roles| roles.contains(role)))
+        .collect();
+    let mut body = list_body(
+        "admin#directory#members",
+        "\"members\"",
+        &page,
+        members.len(),
+    );
+    let rendered = page
+        .slice(&members)
         .map(|(member, role)| {
             let (id, email, kind) = match member {
                 Ok(user) => (&user.id, user.email.clone(), "USER"),
@@ -226,14 +221,7 @@ pub async fn members(
             })
         })
         .collect();
-    let page: Vec<&Value> = members.iter().skip(offset).take(max_results).collect();
-    let mut body = json!({"kind": "admin#directory#members", "etag": "\"members\""});
-    if !page.is_empty() {
-        body["members"] = json!(page);
-    }
-    if offset.saturating_add(max_results) < members.len() {
-        body["nextPageToken"] = json!(encode_offset(offset + max_results));
-    }
+    insert_list(&mut body, "members", rendered);
     respond(&query, body)
 }
 
@@ -244,12 +232,9 @@ pub async fn tokens(
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, Rejection> {
-    let mut state = lock(&state)?;
-    admit(&mut state, "google.tokens", &headers)?;
-    let Some(user) = find_user(&state.directory("google").users, &user_key) else {
-        return Err(not_found("userKey").into());
-    };
-    let items: Vec<Value> = user
+    let state = admit(&state, "google.tokens", &headers)?;
+    let user = find_user(&state.directory("google").users, &user_key)?;
+    let items = user
         .grants
         .iter()
         .filter(|grant| !grant.google_scopes().is_empty())
@@ -267,8 +252,6 @@ pub async fn tokens(
         })
         .collect();
     let mut body = json!({"kind": "admin#directory#tokenList", "etag": "\"tokens\""});
-    if !items.is_empty() {
-        body["items"] = json!(items);
-    }
+    insert_list(&mut body, "items", items);
     respond(&query, body)
 }

@@ -9,6 +9,11 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
+/// The deepest mask the mock accepts, counted in field names from the top. Parsing, merging and
+/// dropping a mask recurse once per level, so an unbounded depth from a request could overflow
+/// the stack and abort the server.
+const MAX_DEPTH: usize = 32;
+
 /// A parsed field mask: each selected field, with the mask for its sub-fields or `None` for
 /// the whole value.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -20,6 +25,7 @@ impl FieldMask {
         let mut parser = Parser {
             text: spec.as_bytes(),
             position: 0,
+            depth: 0,
         };
         let mask = parser.list().ok_or_else(|| invalid(spec))?;
         if parser.position != parser.text.len() {
@@ -92,6 +98,8 @@ fn invalid(spec: &str) -> String {
 struct Parser<'a> {
     text: &'a [u8],
     position: usize,
+    /// The number of field names above the list being parsed.
+    depth: usize,
 }
 
 impl Parser<'_> {
@@ -102,8 +110,13 @@ impl Parser<'_> {
             while self.eat(b'/') {
                 path.push(self.name()?);
             }
+            if self.depth + path.len() > MAX_DEPTH {
+                return None;
+            }
             let sub_mask = if self.eat(b'(') {
+                self.depth += path.len();
                 let inner = self.list()?;
+                self.depth -= path.len();
                 if !self.eat(b')') {
                     return None;
                 }
@@ -187,5 +200,19 @@ mod tests {
         for spec in ["", "users(", "users(id", "a,,b", "a/", "users(id))", "a b"] {
             assert!(FieldMask::parse(spec).is_err(), "{spec:?} is invalid");
         }
+    }
+
+    #[test]
+    fn mask_depth_is_bounded() {
+        let nested = |depth: usize| "a(".repeat(depth - 1) + "a" + &")".repeat(depth - 1);
+        let path = |depth: usize| vec!["a"; depth].join("/");
+        assert!(FieldMask::parse(&nested(MAX_DEPTH)).is_ok());
+        assert!(FieldMask::parse(&path(MAX_DEPTH)).is_ok());
+        assert!(FieldMask::parse(&format!("a/a({})", path(MAX_DEPTH - 2))).is_ok());
+        assert!(FieldMask::parse(&nested(MAX_DEPTH + 1)).is_err());
+        assert!(FieldMask::parse(&path(MAX_DEPTH + 1)).is_err());
+        assert!(FieldMask::parse(&format!("a/a({})", path(MAX_DEPTH - 1))).is_err());
+        assert!(FieldMask::parse(&nested(20_000)).is_err());
+        assert!(FieldMask::parse(&path(20_000)).is_err());
     }
 }

@@ -8,10 +8,10 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde_json::{Map, Value, json};
 
-use super::{admit, google_error, respond};
+use super::{admit, google_error, insert_list, respond};
 use crate::directory::{MailRule, User, stable_hash};
 use crate::state::{MockState, bearer_token};
-use crate::{Rejection, Shared, lock};
+use crate::{Rejection, Shared};
 
 /// Resolves Gmail's `userId`: an address or alias, or `me` for the user a JWT-bearer token acts
 /// as.
@@ -31,10 +31,7 @@ fn resolve_user<'a>(
     // NOTE: Gmail accepts only a token that acts as this user (`sub`). The mock lets any token
     // it issued read any user's settings.
     let users = &state.directory("google").users;
-    let user = users.iter().find(|u| {
-        u.email.eq_ignore_ascii_case(key) || u.aliases.iter().any(|a| a.eq_ignore_ascii_case(key))
-    });
-    let user = user.ok_or_else(|| {
+    let user = users.iter().find(|u| u.has_address(key)).ok_or_else(|| {
         google_error(
             StatusCode::BAD_REQUEST,
             "invalidArgument",
@@ -94,18 +91,15 @@ pub async fn filters(
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, Rejection> {
-    let mut state = lock(&state)?;
-    admit(&mut state, "google.gmail_filters", &headers)?;
+    let state = admit(&state, "google.gmail_filters", &headers)?;
     let user = resolve_user(&state, &headers, &user_id)?;
-    let filters: Vec<Value> = user
+    let filters = user
         .mail_rules
         .iter()
         .map(|rule| render_filter(rule, user))
         .collect();
     let mut body = json!({});
-    if !filters.is_empty() {
-        body["filter"] = json!(filters);
-    }
+    insert_list(&mut body, "filter", filters);
     respond(&query, body)
 }
 
@@ -116,8 +110,7 @@ pub async fn forwarding_addresses(
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, Rejection> {
-    let mut state = lock(&state)?;
-    admit(&mut state, "google.gmail_forwarding_addresses", &headers)?;
+    let state = admit(&state, "google.gmail_forwarding_addresses", &headers)?;
     let user = resolve_user(&state, &headers, &user_id)?;
     let mut addresses: Vec<&str> = Vec::new();
     for address in user.mail_rules.iter().filter_map(|r| r.forward_to.first()) {
@@ -125,12 +118,11 @@ pub async fn forwarding_addresses(
             addresses.push(address);
         }
     }
+    let forwarding = addresses
+        .iter()
+        .map(|a| json!({"forwardingEmail": a, "verificationStatus": "accepted"}))
+        .collect();
     let mut body = json!({});
-    if !addresses.is_empty() {
-        body["forwardingAddresses"] = addresses
-            .iter()
-            .map(|a| json!({"forwardingEmail": a, "verificationStatus": "accepted"}))
-            .collect();
-    }
+    insert_list(&mut body, "forwardingAddresses", forwarding);
     respond(&query, body)
 }

@@ -12,10 +12,11 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::fault_response;
+use super::admit_token_request;
+use crate::oauth::{UntrustedClient, check_client, oauth_error};
 use crate::state::{AuthorizationCode, FaultKind, MockState, random_token};
 use crate::urlencode::{HexCase, append_query};
-use crate::{Rejection, Shared, lock, redirect};
+use crate::{Rejection, Shared, lock, parameter, redirect};
 
 const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 /// How long an authorization code stays redeemable. Google does not publish the figure, so the
@@ -23,14 +24,6 @@ const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 const CODE_LIFETIME: Duration = Duration::from_secs(600);
 /// Google accepts JWT assertions that live at most an hour.
 const MAX_ASSERTION_LIFETIME: i64 = 3600;
-
-fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
-    (
-        status,
-        axum::Json(json!({"error": error, "error_description": description})),
-    )
-        .into_response()
-}
 
 fn invalid_grant(description: &str) -> Response {
     oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", description)
@@ -55,34 +48,32 @@ pub async fn authorize(
     let mut state = lock(&state)?;
     let fault = state.record("google.authorize");
     let credentials = &state.config.credentials;
-    let param = |name: &str| query.get(name).map(String::as_str).unwrap_or_default();
+    let param = |name: &str| parameter(&query, name);
 
     let client_id = param("client_id");
-    if client_id != credentials.google_client_id {
-        tracing::warn!(client_id, "authorization rejected: unknown client_id");
-        return Err(oauth_error(
-            StatusCode::UNAUTHORIZED,
-            "invalid_client",
-            "The OAuth client was not found.",
-        )
-        .into());
-    }
     let redirect_uri = param("redirect_uri");
-    if !credentials
-        .redirect_uris
-        .iter()
-        .any(|uri| uri == redirect_uri)
-    {
-        tracing::warn!(
-            redirect_uri,
-            registered = ?credentials.redirect_uris,
-            "authorization rejected: redirect_uri is not registered"
-        );
-        return Err(oauth_error(
+    let checked = check_client(
+        "google.authorize",
+        &credentials.google_client_id,
+        &credentials.redirect_uris,
+        client_id,
+        redirect_uri,
+    );
+    match checked {
+        Ok(()) => {}
+        Err(UntrustedClient::UnknownClientId) => {
+            return Err(oauth_error(
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                "The OAuth client was not found.",
+            )
+            .into());
+        }
+        Err(UntrustedClient::UnregisteredRedirectUri) => return Err(oauth_error(
             StatusCode::BAD_REQUEST,
             "redirect_uri_mismatch",
             &format!("The redirect URI in the request, {redirect_uri}, does not match the ones authorized for the OAuth client."),
-        ).into());
+        ).into()),
     }
     if param("response_type") != "code" {
         return Err(oauth_error(
@@ -173,26 +164,16 @@ pub async fn token(
     State(state): State<Shared>,
     Form(form): Form<HashMap<String, String>>,
 ) -> Result<Response, Rejection> {
-    let mut state = lock(&state)?;
-    match state.record("google.token") {
-        Some(FaultKind::InvalidScope) => {
-            return Err(oauth_error(
-                StatusCode::BAD_REQUEST,
-                "invalid_scope",
-                &format!(
-                    "Some requested scopes were invalid. {{invalid=[{}]}}",
-                    requested_scopes(&form).join(", ")
-                ),
-            )
-            .into());
-        }
-        Some(kind) => {
-            if let Some(response) = fault_response(kind) {
-                return Err(response.into());
-            }
-        }
-        None => {}
-    }
+    let mut state = admit_token_request(&state, || {
+        oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_scope",
+            &format!(
+                "Some requested scopes were invalid. {{invalid=[{}]}}",
+                requested_scopes(&form).join(", ")
+            ),
+        )
+    })?;
     let grant_type = form.get("grant_type").map(String::as_str);
     if grant_type == Some(JWT_BEARER) {
         return jwt_bearer(&mut state, &form);
@@ -263,7 +244,7 @@ fn exchange_code(
     state: &mut MockState,
     form: &HashMap<String, String>,
 ) -> Result<Response, Rejection> {
-    let field = |name: &str| form.get(name).map(String::as_str).unwrap_or_default();
+    let field = |name: &str| parameter(form, name);
     let reject = |reason: &str, description: &str| -> Result<Response, Rejection> {
         tracing::warn!(reason, "authorization code exchange rejected");
         Err(invalid_grant(description).into())

@@ -9,9 +9,10 @@ use axum::http::StatusCode;
 use axum::response::Response;
 
 use super::identity_error;
+use crate::oauth::{UntrustedClient, check_client};
 use crate::state::FaultKind;
 use crate::urlencode::{HexCase, append_query};
-use crate::{Rejection, Shared, lock, redirect};
+use crate::{Rejection, Shared, lock, parameter, redirect};
 
 /// `GET /{tenant}/v2.0/adminconsent`. `tenant` is `organizations`, the tenant id or the
 /// directory's domain.
@@ -31,41 +32,31 @@ pub async fn admin_consent(
             &format!("AADSTS90002: Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud."),
         ).into());
     }
-    let client_id = query
-        .get("client_id")
-        .map(String::as_str)
-        .unwrap_or_default();
-    if client_id != credentials.microsoft_client_id {
-        tracing::warn!(client_id, "admin consent rejected: unknown client_id");
-        return Err(identity_error(
+    let client_id = parameter(&query, "client_id");
+    let redirect_uri = parameter(&query, "redirect_uri");
+    let checked = check_client(
+        "microsoft.admin_consent",
+        &credentials.microsoft_client_id,
+        &credentials.redirect_uris,
+        client_id,
+        redirect_uri,
+    );
+    match checked {
+        Ok(()) => {}
+        Err(UntrustedClient::UnknownClientId) => return Err(identity_error(
             StatusCode::BAD_REQUEST,
             "unauthorized_client",
             &format!("AADSTS700016: Application with identifier '{client_id}' was not found in the directory '{tenant}'."),
-        ).into());
-    }
-    let redirect_uri = query
-        .get("redirect_uri")
-        .map(String::as_str)
-        .unwrap_or_default();
-    if !credentials
-        .redirect_uris
-        .iter()
-        .any(|uri| uri == redirect_uri)
-    {
-        tracing::warn!(
-            redirect_uri,
-            registered = ?credentials.redirect_uris,
-            "admin consent rejected: redirect_uri is not registered"
-        );
-        return Err(identity_error(
+        ).into()),
+        Err(UntrustedClient::UnregisteredRedirectUri) => return Err(identity_error(
             StatusCode::BAD_REQUEST,
             "invalid_request",
             &format!("AADSTS50011: The redirect URI '{redirect_uri}' specified in the request does not match the redirect URIs configured for the application '{client_id}'."),
-        ).into());
+        ).into()),
     }
 
     // From here on errors go back to the app, since the redirect URI is trusted.
-    let scope = query.get("scope").map(String::as_str).unwrap_or_default();
+    let scope = parameter(&query, "scope");
     let mut granted = false;
     let mut pairs: Vec<(&str, &str)> = if scope.trim().is_empty() {
         vec![

@@ -10,9 +10,9 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value, json};
 
-use super::{Page, admit, collection, graph_error, select, select_fields};
+use super::{admit, collection, graph_error, read_page, select, select_fields};
 use crate::directory::{Grant, User, stable_hash};
-use crate::{Rejection, Shared, lock};
+use crate::{Rejection, Shared};
 
 /// Microsoft Graph's application id, the same in every tenant.
 const GRAPH_APP_ID: &str = "00000003-0000-0000-c000-000000000000";
@@ -76,9 +76,8 @@ pub async fn permission_grants(
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, Rejection> {
-    let mut state = lock(&state)?;
-    admit(&mut state, "microsoft.permission_grants", &headers, &query)?;
-    let page = Page::from_query(&query)?;
+    let state = admit(&state, "microsoft.permission_grants", &headers, &query)?;
+    let page = read_page(&query)?;
     let filter = equality_filter(&query, &["clientId", "principalId"])?;
     let graph_id = service_principal_id(GRAPH_APP_ID);
     let grants: Vec<Value> = graph_grants(&state.directory("microsoft").users)
@@ -99,15 +98,14 @@ pub async fn permission_grants(
             None => true,
         })
         .collect();
-    let values: Vec<Value> = page.slice(&grants).cloned().collect();
     let body = collection(
         &state,
         "/v1.0/oauth2PermissionGrants",
         "oauth2PermissionGrants",
         &query,
         &page,
-        grants.len(),
-        values,
+        &grants,
+        Value::clone,
     );
     Ok(axum::Json(body).into_response())
 }
@@ -148,9 +146,8 @@ pub async fn service_principals(
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, Rejection> {
-    let mut state = lock(&state)?;
-    admit(&mut state, "microsoft.service_principals", &headers, &query)?;
-    let page = Page::from_query(&query)?;
+    let state = admit(&state, "microsoft.service_principals", &headers, &query)?;
+    let page = read_page(&query)?;
     let filter = equality_filter(&query, &["appId", "id"])?;
     let fields = select_fields(&query);
     let mut apps: Vec<(&str, &str, String)> = vec![(
@@ -172,20 +169,14 @@ pub async fn service_principals(
             None => true,
         })
         .collect();
-    let values: Vec<Value> = page
-        .slice(&matching)
-        .map(|(app_id, name, owner)| {
-            render_service_principal(app_id, name, owner, fields.as_deref())
-        })
-        .collect();
     let body = collection(
         &state,
         "/v1.0/servicePrincipals",
         "servicePrincipals",
         &query,
         &page,
-        matching.len(),
-        values,
+        &matching,
+        |(app_id, name, owner)| render_service_principal(app_id, name, owner, fields.as_deref()),
     );
     Ok(axum::Json(body).into_response())
 }

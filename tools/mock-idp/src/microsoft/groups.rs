@@ -1,16 +1,16 @@
 //! Graph `/groups` and `/groups/{id}/members`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
-use super::{Page, admit, collection, not_found, render, select, select_fields};
+use super::{admit, collection, not_found, read_page, render, select, select_fields};
 use crate::directory::{Group, User};
 use crate::urlencode::encode_segment;
-use crate::{Rejection, Shared, lock};
+use crate::{Rejection, Shared};
 
 /// The properties the mock renders for a group. Graph's default set is larger.
 const GROUP_PROPERTIES: [&str; 10] = [
@@ -68,23 +68,17 @@ pub async fn list(
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, Rejection> {
-    let mut state = lock(&state)?;
-    admit(&mut state, "microsoft.groups", &headers, &query)?;
-    let page = Page::from_query(&query)?;
+    let state = admit(&state, "microsoft.groups", &headers, &query)?;
+    let page = read_page(&query)?;
     let fields = select_fields(&query);
-    let groups = &state.directory("microsoft").groups;
-    let values: Vec<Value> = page
-        .slice(groups)
-        .map(|g| render_group(g, fields.as_deref()))
-        .collect();
     let body = collection(
         &state,
         "/v1.0/groups",
         "groups",
         &query,
         &page,
-        groups.len(),
-        values,
+        &state.directory("microsoft").groups,
+        |g| render_group(g, fields.as_deref()),
     );
     Ok(axum::Json(body).into_response())
 }
@@ -102,19 +96,14 @@ pub async fn members(
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, Rejection> {
-    let mut state = lock(&state)?;
-    admit(&mut state, "microsoft.group_members", &headers, &query)?;
-    let page = Page::from_query(&query)?;
+    let state = admit(&state, "microsoft.group_members", &headers, &query)?;
+    let page = read_page(&query)?;
     let directory = state.directory("microsoft");
-    let Some(group) = directory.groups.iter().find(|g| g.id == id) else {
-        return Err(not_found(&id).into());
-    };
+    let group = directory.group(&id).ok_or_else(|| not_found(&id))?;
 
-    let user_ids: HashSet<&str> = group.members.iter().map(String::as_str).collect();
     let members: Vec<Member> = directory
-        .users
-        .iter()
-        .filter(|u| user_ids.contains(u.id.as_str()))
+        .users_among(&group.members)
+        .into_iter()
         .map(Member::User)
         .chain(
             directory
@@ -125,9 +114,15 @@ pub async fn members(
         )
         .collect();
     let fields = select_fields(&query);
-    let values: Vec<Value> = page
-        .slice(&members)
-        .map(|member| {
+    let path = format!("/v1.0/groups/{}/members", encode_segment(&id));
+    let body = collection(
+        &state,
+        &path,
+        "directoryObjects",
+        &query,
+        &page,
+        &members,
+        |member| {
             let (mut value, odata_type) = match member {
                 Member::User(user) => (
                     render(user, &directory.domain, fields.as_deref()),
@@ -140,17 +135,7 @@ pub async fn members(
             };
             value["@odata.type"] = json!(odata_type);
             value
-        })
-        .collect();
-    let path = format!("/v1.0/groups/{}/members", encode_segment(&id));
-    let body = collection(
-        &state,
-        &path,
-        "directoryObjects",
-        &query,
-        &page,
-        members.len(),
-        values,
+        },
     );
     Ok(axum::Json(body).into_response())
 }

@@ -9,7 +9,7 @@ use serde_json::{Map, Value, json};
 
 use super::{admit, find_user, graph_error, not_found};
 use crate::directory::MailRule;
-use crate::{Rejection, Shared, lock};
+use crate::{Rejection, Shared};
 
 fn recipients(addresses: &[String]) -> Value {
     addresses
@@ -58,12 +58,9 @@ pub async fn message_rules(
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, Rejection> {
-    let mut state = lock(&state)?;
-    admit(&mut state, "microsoft.message_rules", &headers, &query)?;
+    let state = admit(&state, "microsoft.message_rules", &headers, &query)?;
     let directory = state.directory("microsoft");
-    let Some(user) = find_user(&directory.users, &directory.domain, &id) else {
-        return Err(not_found(&id).into());
-    };
+    let user = find_user(&directory.users, &directory.domain, &id).ok_or_else(|| not_found(&id))?;
     if !user.has_mailbox {
         return Err(graph_error(
             StatusCode::NOT_FOUND,

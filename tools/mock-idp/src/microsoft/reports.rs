@@ -8,9 +8,9 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::{Page, admit, collection, user_principal_name};
+use super::{admit, collection, read_page, user_principal_name};
 use crate::directory::{User, stable_hash};
-use crate::{Rejection, Shared, lock};
+use crate::{Rejection, Shared};
 
 fn render(user: &User, domain: &str) -> Value {
     // Enrolled users get the Authenticator app, and about half of them a phone as well.
@@ -51,27 +51,17 @@ pub async fn registration_details(
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, Rejection> {
-    let mut state = lock(&state)?;
-    admit(
-        &mut state,
-        "microsoft.registration_details",
-        &headers,
-        &query,
-    )?;
-    let page = Page::from_query(&query)?;
+    let state = admit(&state, "microsoft.registration_details", &headers, &query)?;
+    let page = read_page(&query)?;
     let directory = state.directory("microsoft");
-    let values: Vec<Value> = page
-        .slice(&directory.users)
-        .map(|u| render(u, &directory.domain))
-        .collect();
     let body = collection(
         &state,
         "/v1.0/reports/authenticationMethods/userRegistrationDetails",
         "reports/authenticationMethods/userRegistrationDetails",
         &query,
         &page,
-        directory.users.len(),
-        values,
+        &directory.users,
+        |u| render(u, &directory.domain),
     );
     Ok(axum::Json(body).into_response())
 }

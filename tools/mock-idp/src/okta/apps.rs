@@ -1,16 +1,16 @@
 //! Okta `/api/v1/apps` and `/api/v1/apps/{id}/users` (the users assigned to an app).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use serde_json::{Value, json};
 
-use super::{admit, not_found, page_bounds, paged_response};
+use super::{admit, not_found, paged_response, read_page};
 use crate::directory::{AccountState, App, User};
 use crate::urlencode::encode_segment;
-use crate::{Rejection, Shared, lock};
+use crate::{Rejection, Shared};
 
 /// Okta's default and maximum `limit` for `/api/v1/apps`.
 const DEFAULT_APPS: usize = 20;
@@ -63,23 +63,15 @@ pub async fn list(
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, Rejection> {
-    let mut state = lock(&state)?;
-    admit(&mut state, "okta.apps", &headers)?;
-    let bounds = page_bounds(&query, DEFAULT_APPS, MAX_APPS)?;
-    let apps = &state.directory("okta").apps;
-    let page: Vec<Value> = apps
-        .iter()
-        .skip(bounds.0)
-        .take(bounds.1)
-        .map(|a| render_app(a, &state.base_url))
-        .collect();
+    let state = admit(&state, "okta.apps", &headers)?;
+    let page = read_page(&query, DEFAULT_APPS, MAX_APPS)?;
     Ok(paged_response(
         &state.base_url,
         "/api/v1/apps",
         &[],
-        bounds,
-        apps.len(),
         page,
+        &state.directory("okta").apps,
+        |a| render_app(a, &state.base_url),
     ))
 }
 
@@ -111,32 +103,21 @@ pub async fn users(
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, Rejection> {
-    let mut state = lock(&state)?;
-    admit(&mut state, "okta.app_users", &headers)?;
-    let bounds = page_bounds(&query, DEFAULT_APP_USERS, MAX_APP_USERS)?;
+    let state = admit(&state, "okta.app_users", &headers)?;
+    let page = read_page(&query, DEFAULT_APP_USERS, MAX_APP_USERS)?;
     let directory = state.directory("okta");
-    let Some(app) = directory.apps.iter().find(|a| a.id == id) else {
-        return Err(not_found(&id, "AppInstance").into());
-    };
-    let assigned_ids: HashSet<&str> = app.assigned.iter().map(String::as_str).collect();
-    let assigned: Vec<&User> = directory
-        .users
-        .iter()
-        .filter(|u| assigned_ids.contains(u.id.as_str()) && u.state != AccountState::Deprovisioned)
-        .collect();
-    let page: Vec<Value> = assigned
-        .iter()
-        .skip(bounds.0)
-        .take(bounds.1)
-        .map(|u| render_assignment(u, app, &state.base_url))
-        .collect();
+    let app = directory
+        .app(&id)
+        .ok_or_else(|| not_found(&id, "AppInstance"))?;
+    let mut assigned = directory.users_among(&app.assigned);
+    assigned.retain(|u| u.state != AccountState::Deprovisioned);
     let path = format!("/api/v1/apps/{}/users", encode_segment(&id));
     Ok(paged_response(
         &state.base_url,
         &path,
         &[],
-        bounds,
-        assigned.len(),
         page,
+        &assigned,
+        |u| render_assignment(u, app, &state.base_url),
     ))
 }

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use super::{admit, not_found};
 use crate::directory::{User, stable_hash};
 use crate::urlencode::encode_segment;
-use crate::{Rejection, Shared, lock};
+use crate::{Rejection, Shared};
 
 fn factor(user: &User, prefix: &str, factor_type: &str, provider: &str, base_url: &str) -> Value {
     let id = format!(
@@ -39,12 +39,12 @@ pub async fn list(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, Rejection> {
-    let mut state = lock(&state)?;
-    admit(&mut state, "okta.factors", &headers)?;
+    let state = admit(&state, "okta.factors", &headers)?;
     let base_url = &state.base_url;
-    let Some(user) = state.directory("okta").users.iter().find(|u| u.id == id) else {
-        return Err(not_found(&id, "User").into());
-    };
+    let user = state
+        .directory("okta")
+        .user(&id)
+        .ok_or_else(|| not_found(&id, "User"))?;
     let factors = match (user.mfa_enrolled, stable_hash(&user.id) % 2) {
         (false, _) => Vec::new(),
         (true, 0) => vec![

@@ -1,17 +1,17 @@
 //! Okta `/api/v1/groups` and `/api/v1/groups/{id}/users`. Okta groups do not nest, so nested
 //! groups in the directory are left out.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use serde_json::{Value, json};
 
-use super::{admit, not_found, page_bounds, paged_response, render};
-use crate::directory::{Group, User};
+use super::{admit, not_found, paged_response, read_page, render};
+use crate::directory::Group;
 use crate::urlencode::encode_segment;
-use crate::{Rejection, Shared, lock};
+use crate::{Rejection, Shared};
 
 /// The mock's default and maximum `limit` for `/api/v1/groups`. Okta accepts larger pages, but
 /// 200 keeps paging visible in tests.
@@ -42,9 +42,8 @@ pub async fn list(
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, Rejection> {
-    let mut state = lock(&state)?;
-    admit(&mut state, "okta.groups", &headers)?;
-    let bounds = page_bounds(&query, MAX_GROUPS, MAX_GROUPS)?;
+    let state = admit(&state, "okta.groups", &headers)?;
+    let page = read_page(&query, MAX_GROUPS, MAX_GROUPS)?;
     let prefix = query.get("q").map(|q| q.to_lowercase());
     let matching: Vec<&Group> = state
         .directory("okta")
@@ -56,12 +55,6 @@ pub async fn list(
                 .is_none_or(|p| g.name.to_lowercase().starts_with(p))
         })
         .collect();
-    let page: Vec<Value> = matching
-        .iter()
-        .skip(bounds.0)
-        .take(bounds.1)
-        .map(|g| render_group(g, &state.base_url))
-        .collect();
     let params: Vec<(&str, &str)> = query
         .get("q")
         .map(|q| ("q", q.as_str()))
@@ -71,9 +64,9 @@ pub async fn list(
         &state.base_url,
         "/api/v1/groups",
         &params,
-        bounds,
-        matching.len(),
         page,
+        &matching,
+        |g| render_group(g, &state.base_url),
     ))
 }
 
@@ -84,32 +77,19 @@ pub async fn users(
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, Rejection> {
-    let mut state = lock(&state)?;
-    admit(&mut state, "okta.group_users", &headers)?;
-    let bounds = page_bounds(&query, MAX_GROUP_USERS, MAX_GROUP_USERS)?;
+    let state = admit(&state, "okta.group_users", &headers)?;
+    let page = read_page(&query, MAX_GROUP_USERS, MAX_GROUP_USERS)?;
     let directory = state.directory("okta");
-    let Some(group) = directory.groups.iter().find(|g| g.id == id) else {
-        return Err(not_found(&id, "UserGroup").into());
-    };
-    let member_ids: HashSet<&str> = group.members.iter().map(String::as_str).collect();
-    let members: Vec<&User> = directory
-        .users
-        .iter()
-        .filter(|u| member_ids.contains(u.id.as_str()))
-        .collect();
-    let page: Vec<Value> = members
-        .iter()
-        .skip(bounds.0)
-        .take(bounds.1)
-        .map(|u| render(u))
-        .collect();
+    let group = directory
+        .group(&id)
+        .ok_or_else(|| not_found(&id, "UserGroup"))?;
     let path = format!("/api/v1/groups/{}/users", encode_segment(&id));
     Ok(paged_response(
         &state.base_url,
         &path,
         &[],
-        bounds,
-        members.len(),
         page,
+        &directory.users_among(&group.members),
+        |u| render(u),
     ))
 }

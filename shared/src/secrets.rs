@@ -1,11 +1,11 @@
-//! Secrets Manager: Rollcall's own application secrets, read at first use, and the credential
-//! each integration stores. Secret values never reach a log line or an error message.
+//! Secrets Manager: Rollcall's own application secrets and the credential each integration
+//! stores. Secret values never reach a log line or an error message.
 
+use crate::error::AwsError;
+use crate::ids::TenantId;
+use crate::integration::Provider;
 use aws_sdk_secretsmanager::Client;
 use aws_sdk_secretsmanager::error::SdkError;
-use rollcall::error::AwsError;
-use rollcall::ids::TenantId;
-use rollcall::integration::Provider;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {

@@ -1,14 +1,16 @@
-//! Requests to the identity providers: token exchanges and the checks that prove a credential
-//! works. Errors keep the provider's OAuth error code and never its secrets.
+//! Requests to the identity providers' token endpoints: consent exchanges, the grants a sync
+//! uses, and the checks that prove a credential works. Errors keep the provider's OAuth error
+//! code and never a secret.
 
 use std::time::Duration;
 
+use crate::integration::ProviderEndpoints;
 use oauth2::basic::{BasicClient, BasicErrorResponseType};
 use oauth2::{
     AuthType, AuthorizationCode, ClientId, ClientSecret, HttpClientError, PkceCodeVerifier,
-    RedirectUrl, RequestTokenError, Scope, StandardErrorResponse, TokenResponse, TokenUrl,
+    RedirectUrl, RefreshToken, RequestTokenError, Scope, StandardErrorResponse, TokenResponse,
+    TokenUrl,
 };
-use rollcall::integration::ProviderEndpoints;
 use serde::{Deserialize, Serialize};
 
 /// Longest wait for one provider request; the callback answers a person's browser.
@@ -114,7 +116,7 @@ impl Providers {
         tenant: &str,
         client_id: &str,
         client_secret: &str,
-    ) -> Result<(), ProviderError> {
+    ) -> Result<String, ProviderError> {
         let token_url = format!(
             "{}/{tenant}/oauth2/v2.0/token",
             self.endpoints.microsoft_login
@@ -123,7 +125,7 @@ impl Providers {
             .set_client_secret(ClientSecret::new(client_secret.to_owned()))
             .set_auth_type(AuthType::RequestBody)
             .set_token_uri(TokenUrl::new(token_url).map_err(invalid_url)?);
-        client
+        let token = client
             .exchange_client_credentials()
             .add_scope(Scope::new(
                 "https://graph.microsoft.com/.default".to_owned(),
@@ -131,7 +133,28 @@ impl Providers {
             .request_async(&self.http)
             .await
             .map_err(token_error)?;
-        Ok(())
+        Ok(token.access_token().secret().clone())
+    }
+
+    /// Requests a Google access token with a stored refresh token.
+    pub async fn google_refresh(
+        &self,
+        client_id: &str,
+        client_secret: &str,
+        refresh_token: &str,
+    ) -> Result<String, ProviderError> {
+        let client = BasicClient::new(ClientId::new(client_id.to_owned()))
+            .set_client_secret(ClientSecret::new(client_secret.to_owned()))
+            .set_auth_type(AuthType::RequestBody)
+            .set_token_uri(
+                TokenUrl::new(self.endpoints.google_token.clone()).map_err(invalid_url)?,
+            );
+        let token = client
+            .exchange_refresh_token(&RefreshToken::new(refresh_token.to_owned()))
+            .request_async(&self.http)
+            .await
+            .map_err(token_error)?;
+        Ok(token.access_token().secret().clone())
     }
 
     /// Exchanges a Google authorization code, with the PKCE verifier and the configured
@@ -182,7 +205,7 @@ impl Providers {
         key: &ServiceAccountKey,
         admin_email: &str,
         scopes: &[String],
-    ) -> Result<(), ProviderError> {
+    ) -> Result<String, ProviderError> {
         let now = chrono::Utc::now().timestamp();
         let claims = DelegationClaims {
             iss: &key.client_email,
@@ -222,6 +245,22 @@ impl Providers {
         client_secret: &str,
         scopes: &[&str],
     ) -> Result<(), ProviderError> {
+        let token = self
+            .okta_token(domain, client_id, client_secret, scopes)
+            .await?;
+        let url = format!("{}/api/v1/users?limit=1", self.endpoints.okta(domain));
+        let _: serde_json::Value = self.get_json(&url, &token).await?;
+        Ok(())
+    }
+
+    /// Requests an Okta access token with client credentials.
+    pub async fn okta_token(
+        &self,
+        domain: &str,
+        client_id: &str,
+        client_secret: &str,
+        scopes: &[&str],
+    ) -> Result<String, ProviderError> {
         let base = self.endpoints.okta(domain);
         let client = BasicClient::new(ClientId::new(client_id.to_owned()))
             .set_client_secret(ClientSecret::new(client_secret.to_owned()))
@@ -232,9 +271,12 @@ impl Providers {
             .request_async(&self.http)
             .await
             .map_err(token_error)?;
-        let url = format!("{base}/api/v1/users?limit=1");
-        let _: serde_json::Value = self.get_json(&url, token.access_token().secret()).await?;
-        Ok(())
+        Ok(token.access_token().secret().clone())
+    }
+
+    /// The HTTP client, which never follows redirects.
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
     }
 
     async fn get_json<T: serde::de::DeserializeOwned>(
@@ -265,11 +307,19 @@ impl Providers {
     }
 }
 
-/// Reads a token endpoint's answer: success, or the OAuth error code it carries.
-async fn oauth_answer(response: reqwest::Response) -> Result<(), ProviderError> {
+/// Reads a token endpoint's answer: the access token, or the OAuth error code it carries.
+async fn oauth_answer(response: reqwest::Response) -> Result<String, ProviderError> {
+    #[derive(Deserialize)]
+    struct Token {
+        access_token: String,
+    }
     let status = response.status();
     if status.is_success() {
-        return Ok(());
+        return response
+            .json::<Token>()
+            .await
+            .map(|t| t.access_token)
+            .map_err(|e| ProviderError::Unexpected(e.without_url().to_string()));
     }
     if status.is_server_error() {
         return Err(ProviderError::Unavailable(format!("HTTP {status}")));
