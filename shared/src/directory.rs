@@ -23,8 +23,8 @@ pub enum AccountStatus {
     Deprovisioned,
 }
 
-/// A user as one provider lists it. `None` means the provider did not say; the worker keeps
-/// the stored value then, so an unknown is never read as `false`.
+/// A user as one provider lists it. `None` means the provider left the value out. The worker
+/// then keeps the stored value, so an unknown is never read as `false`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DirectoryUser {
     /// The provider's immutable id.
@@ -142,13 +142,22 @@ pub struct SsoApp {
     pub sign_on_mode: Option<String>,
 }
 
-/// What one user has of one kind of activity data; an empty list removes the stored one.
+/// A user's single sign-on to an app through the provider, the latest in the window read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignIn {
+    pub app_id: String,
+    pub app_label: String,
+    pub last_sign_in: String,
+}
+
+/// One user's activity data of one kind. An empty list removes the stored one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "items", rename_all = "snake_case")]
 pub enum Activity {
     OauthGrants(Vec<OauthGrant>),
     MailRules(Vec<MailRule>),
     SsoApps(Vec<SsoApp>),
+    SignIns(Vec<SignIn>),
 }
 
 impl Activity {
@@ -157,6 +166,7 @@ impl Activity {
             Activity::OauthGrants(_) => "oauth_grants",
             Activity::MailRules(_) => "mail_rules",
             Activity::SsoApps(_) => "sso_apps",
+            Activity::SignIns(_) => "sign_ins",
         }
     }
 
@@ -165,6 +175,7 @@ impl Activity {
             Activity::OauthGrants(items) => items.is_empty(),
             Activity::MailRules(items) => items.is_empty(),
             Activity::SsoApps(items) => items.is_empty(),
+            Activity::SignIns(items) => items.is_empty(),
         }
     }
 
@@ -249,19 +260,19 @@ pub fn directory_user_sk(provider: Provider, id: &str) -> String {
     format!("{DIRECTORY_USER_SK_PREFIX}{provider}#{id}")
 }
 
-/// The group id a directory group has beside custom groups. Provider ids can hold any
-/// character, so the id is derived from a hash of them.
+/// Returns the group id a directory group has beside custom groups. Provider ids can contain
+/// any character, so the id is derived from a hash of them.
 pub fn directory_group_id(provider: Provider, provider_group_id: &str) -> String {
     let digest = Sha256::digest(provider_group_id.as_bytes());
     format!("{provider}-{}", &hex::encode(digest)[..24])
 }
 
-/// The source value an integration gives the employees it brings.
+/// Returns the source value an integration gives the employees it brings.
 pub fn integration_source(provider: Provider) -> String {
     crate::table::source::integration(provider.as_str())
 }
 
-/// The employee attribute naming the directory user an integration links to the employee.
+/// Returns the employee attribute that names the directory user an integration links.
 pub fn employee_link_attribute(provider: Provider) -> String {
     format!("directory_{provider}")
 }

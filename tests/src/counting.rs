@@ -68,3 +68,23 @@ impl Intercept for RequestCounter {
         Ok(())
     }
 }
+
+/// DynamoDB and SQS clients whose requests `counter` counts.
+pub fn counted_clients(
+    sdk: &aws_config::SdkConfig,
+    counter: &RequestCounter,
+) -> rollcall::aws::Clients {
+    rollcall::aws::Clients {
+        sdk: sdk.clone(),
+        dynamodb: aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::config::Builder::from(sdk)
+                .interceptor(counter.clone())
+                .build(),
+        ),
+        sqs: aws_sdk_sqs::Client::from_conf(
+            aws_sdk_sqs::config::Builder::from(sdk)
+                .interceptor(counter.clone())
+                .build(),
+        ),
+    }
+}

@@ -124,12 +124,22 @@ impl TestStack {
     /// Starts the local runner without some functions, so that what they would consume stays
     /// on its queue for the test to read.
     pub async fn start_runner_without(&self, functions: &[&str]) -> Runner {
+        self.start_runner_with(&rollcall::aws::Clients::new(&self.sdk), functions)
+            .await
+    }
+
+    /// Starts the local runner with `clients`, such as counted ones, without `functions`.
+    pub async fn start_runner_with(
+        &self,
+        clients: &rollcall::aws::Clients,
+        functions: &[&str],
+    ) -> Runner {
         let mut template = self.template.clone();
         for function in functions {
             template.functions.remove(*function);
         }
         Runner::start(
-            &rollcall::aws::Clients::new(&self.sdk),
+            clients,
             &template,
             self.stack.clone(),
             &RollcallFunctions,
@@ -139,28 +149,28 @@ impl TestStack {
         .expect("runner starts")
     }
 
-    /// Returns every item of a tenant whose sort key starts with `prefix`.
+    /// Returns every item of a tenant whose sort key starts with `prefix`, over every page.
     pub async fn items(&self, tenant: &str, prefix: &str) -> Vec<HashMap<String, AttributeValue>> {
-        let mut query = self
+        let pk = format!("TENANT#{tenant}");
+        if !prefix.is_empty() {
+            return self
+                .store
+                .query_prefix(&pk, prefix)
+                .await
+                .expect("query succeeds");
+        }
+        let query = self
             .store
             .client()
             .query()
             .table_name(self.store.table_name())
-            .expression_attribute_values(":pk", AttributeValue::S(format!("TENANT#{tenant}")))
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", AttributeValue::S(pk))
             .consistent_read(true);
-        query = if prefix.is_empty() {
-            query.key_condition_expression("pk = :pk")
-        } else {
-            query
-                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-                .expression_attribute_values(":prefix", AttributeValue::S(prefix.to_owned()))
-        };
-        let output = query.send().await.expect("query succeeds");
-        assert!(
-            output.last_evaluated_key.is_none(),
-            "test tenants fit one page"
-        );
-        output.items.unwrap_or_default()
+        self.store
+            .query_all_pages(query)
+            .await
+            .expect("query succeeds")
     }
 
     pub async fn item<T: serde::de::DeserializeOwned>(&self, tenant: &str, sk: &str) -> Option<T> {

@@ -6,8 +6,11 @@ use mock_idp::{Credentials, Directory, MockConfig, MockIdp};
 use reqwest::StatusCode;
 use rollcall::envelope::SyncJob;
 use rollcall::integration::{IntegrationItem, Provider, integration_sk};
-use serde_json::Value;
+use std::time::Duration;
 
+use serde_json::{Value, json};
+
+use crate::counting::{RequestCounter, counted_clients};
 use crate::{AdminClient, TestStack};
 
 pub const TENANT: &str = "acme";
@@ -44,6 +47,17 @@ impl ProviderStack {
         parameters: &[(&str, &str)],
         sync: bool,
     ) -> Self {
+        Self::start_counted(config, parameters, sync, None).await
+    }
+
+    /// As [`ProviderStack::start_with_config`], with the runner's AWS requests counted by
+    /// `counter` when one is given.
+    pub async fn start_counted(
+        config: MockConfig,
+        parameters: &[(&str, &str)],
+        sync: bool,
+        counter: Option<&RequestCounter>,
+    ) -> Self {
         let credentials = config.credentials.clone();
         let mock = MockIdp::start("127.0.0.1:0".parse().unwrap(), config)
             .await
@@ -53,11 +67,12 @@ impl ProviderStack {
             stack.stack.set_parameter(name, *value);
         }
         stack.seed_tenant(TENANT).await;
-        let runner = if sync {
-            stack.start_runner().await
-        } else {
-            stack.start_runner_without(&["SyncWorkerFunction"]).await
+        let clients = match counter {
+            Some(counter) => counted_clients(&stack.sdk, counter),
+            None => rollcall::aws::Clients::new(&stack.sdk),
         };
+        let without: &[&str] = if sync { &[] } else { &["SyncWorkerFunction"] };
+        let runner = stack.start_runner_with(&clients, without).await;
         let admin = AdminClient::new(&runner, TENANT, "owner@example.com");
         Self {
             mock,
@@ -94,7 +109,69 @@ pub fn location(response: &reqwest::Response) -> String {
         .to_owned()
 }
 
+/// The queues a directory sync goes through.
+const SYNC_QUEUES: [&str; 2] = ["SyncQueue", "DirectoryQueue"];
+
 impl ProviderStack {
+    /// Waits until the sync and directory queues are empty, and checks that their dead-letter
+    /// queues stayed empty.
+    pub async fn settle(&self) {
+        self.runner
+            .wait_until_idle(&SYNC_QUEUES, Duration::from_secs(600))
+            .await
+            .expect("sync and directory queues drain");
+        let depths = self.runner.queue_depths().await.unwrap();
+        for dead_letters in ["SyncDeadLetterQueue", "DirectoryDeadLetterQueue"] {
+            assert_eq!(depths[dead_letters], (0, 0), "{dead_letters} is empty");
+        }
+    }
+
+    /// Connects `provider` as an administrator would (the consent flow for Microsoft and
+    /// Google, client credentials for Okta), with `disabled_scopes` switched off, and waits
+    /// for the first sync.
+    pub async fn connect_and_sync(&self, provider: Provider, disabled_scopes: &[&str]) {
+        match provider {
+            Provider::Okta => {
+                let (status, body) = self
+                    .admin
+                    .put(
+                        "/v1/admin/integrations/okta",
+                        json!({"domain": "initech.okta.com", "client_id": self.credentials.okta_client_id, "client_secret": self.credentials.okta_client_secret}),
+                    )
+                    .await;
+                assert_eq!(status, StatusCode::CREATED, "{body}");
+            }
+            _ => {
+                let started = self
+                    .connect(
+                        provider.as_str(),
+                        json!({"disabled_scopes": disabled_scopes}),
+                    )
+                    .await;
+                let redirect = self
+                    .consent(started["authorize_url"].as_str().unwrap())
+                    .await;
+                let response = self.callback(&redirect).await;
+                assert_eq!(response.status(), StatusCode::SEE_OTHER);
+            }
+        }
+        self.settle().await;
+    }
+
+    /// Fires the hourly scheduler and waits for every run it starts.
+    pub async fn resync(&self) {
+        let response = reqwest::Client::new()
+            .post(format!(
+                "{}/_local/schedules/SyncSchedulerFunction",
+                self.runner.url()
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_success(), "scheduler fires");
+        self.settle().await;
+    }
+
     /// Asks for a connect URL and returns the response body.
     pub async fn connect(&self, provider: &str, body: Value) -> Value {
         let (status, body) = self

@@ -1,10 +1,11 @@
 //! Directory sync through the whole pipeline on the local stack: connect, the sync worker
 //! reading the mock providers, the directory queue, the directory writer and DynamoDB.
 //!
-//! Covers full, unchanged and incremental runs; page and delta tokens that expire; throttling
-//! in each provider's dialect; suspended, archived, deprovisioned and guest accounts; users
-//! without a mailbox and email changes; permission and grant errors; removals and the sources
-//! that keep an employee; and runs that continue over several invocations.
+//! The tests cover full, unchanged and incremental runs, and page and delta tokens that expire.
+//! They cover throttling as each provider signals it, and suspended, archived, deprovisioned
+//! and guest accounts. They also cover users without a mailbox, email changes, permission and
+//! grant errors, removals and the sources that keep an employee, and runs that continue over
+//! several invocations.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -19,8 +20,6 @@ use rollcall::integration::{IntegrationItem, IntegrationStatus, Provider, SyncSu
 use rollcall::table::{EmployeeItem, LicenceState};
 use rollcall_tests::providers::{ProviderStack, TENANT};
 use serde_json::json;
-
-const QUEUES: [&str; 2] = ["SyncQueue", "DirectoryQueue"];
 
 fn directories(microsoft: Directory, google: Directory, okta: Directory) -> MockConfig {
     MockConfig {
@@ -57,53 +56,15 @@ async fn start(config: MockConfig, parameters: &[(&str, &str)]) -> ProviderStack
 }
 
 async fn settle(stack: &ProviderStack) {
-    stack
-        .runner
-        .wait_until_idle(&QUEUES, Duration::from_secs(180))
-        .await
-        .expect("sync and directory queues drain");
-    let depths = stack.runner.queue_depths().await.unwrap();
-    for dead_letters in ["SyncDeadLetterQueue", "DirectoryDeadLetterQueue"] {
-        assert_eq!(depths[dead_letters], (0, 0), "{dead_letters} is empty");
-    }
+    stack.settle().await;
 }
 
 async fn connect(stack: &ProviderStack, provider: Provider) {
-    match provider {
-        Provider::Okta => {
-            let (status, body) = stack
-                .admin
-                .put(
-                    "/v1/admin/integrations/okta",
-                    json!({"domain": "initech.okta.com", "client_id": stack.credentials.okta_client_id, "client_secret": stack.credentials.okta_client_secret}),
-                )
-                .await;
-            assert_eq!(status, StatusCode::CREATED, "{body}");
-        }
-        _ => {
-            let started = stack.connect(provider.as_str(), json!({})).await;
-            let redirect = stack
-                .consent(started["authorize_url"].as_str().unwrap())
-                .await;
-            let response = stack.callback(&redirect).await;
-            assert_eq!(response.status(), StatusCode::SEE_OTHER);
-        }
-    }
-    settle(stack).await;
+    stack.connect_and_sync(provider, &[]).await;
 }
 
-/// Fires the hourly scheduler and waits for every run it starts.
 async fn resync(stack: &ProviderStack) {
-    let response = reqwest::Client::new()
-        .post(format!(
-            "{}/_local/schedules/SyncSchedulerFunction",
-            stack.runner.url()
-        ))
-        .send()
-        .await
-        .unwrap();
-    assert!(response.status().is_success(), "scheduler fires");
-    settle(stack).await;
+    stack.resync().await;
 }
 
 async fn integration(stack: &ProviderStack, provider: Provider) -> IntegrationItem {
@@ -131,6 +92,13 @@ async fn directory_users(
             (user.user.id.clone(), user)
         })
         .collect()
+}
+
+/// Moves the last full run a day back, so that the next run is full.
+async fn age_last_full_run(stack: &ProviderStack, provider: Provider) {
+    let mut item = integration(stack, provider).await;
+    item.last_full_sync_at = Some((chrono::Utc::now() - chrono::Duration::hours(25)).to_rfc3339());
+    stack.stack.store.put(&item).await.unwrap();
 }
 
 async fn employees(stack: &ProviderStack) -> Vec<EmployeeItem> {
@@ -382,7 +350,7 @@ async fn mailbox_less_guest_and_email_change() {
 }
 
 #[tokio::test]
-async fn expired_delta_token_falls_back_to_a_full_run() {
+async fn expired_delta_token_runs_full() {
     let microsoft = Directory::generate("contoso.example", 30, 6);
     let stack = start(
         directories(
@@ -560,6 +528,19 @@ async fn okta_deprovisioned_statuses_and_rate_limit_reset() {
     assert!(run.complete, "{run:?}");
     assert_eq!((run.added, run.updated, run.removed), (0, 0, 0));
     assert!(started.elapsed() < Duration::from_secs(60));
+
+    // Later runs list only users updated since the last one.
+    let mut renamed = okta.users[3].clone();
+    renamed.family_name = "Renamed".to_owned();
+    stack
+        .mock
+        .with_state(|state| state.upsert_user("okta", renamed.clone()).unwrap());
+    let listed = stack.count("okta.users");
+    resync(&stack).await;
+    let run = last_sync(&stack, Provider::Okta).await;
+    assert_eq!(run.mode, "incremental");
+    assert_eq!((run.added, run.updated, run.removed), (0, 1, 0));
+    assert_eq!(stack.count("okta.users"), listed + 1, "one page of changes");
 }
 
 #[tokio::test]
@@ -636,6 +617,10 @@ async fn removals_across_continued_invocations() {
         state.remove_user("okta", &leaver.id).unwrap();
         state.remove_user("okta", &enrolled.id).unwrap();
     });
+    // An incremental run cannot see a user who is gone; the daily full run does.
+    resync(&stack).await;
+    assert_eq!(last_sync(&stack, Provider::Okta).await.removed, 0);
+    age_last_full_run(&stack, Provider::Okta).await;
     resync(&stack).await;
 
     let run = last_sync(&stack, Provider::Okta).await;
@@ -753,6 +738,20 @@ async fn microsoft_grants_and_suspicious_rules() {
         "one rules request per active member"
     );
 
+    // The employee detail shows the directory record and its activity.
+    let employee = employee_by_email(&stack, &microsoft.users[149].email)
+        .await
+        .unwrap();
+    let (status, detail) = stack
+        .admin
+        .get(&format!("/v1/admin/employees/{}", employee.employee_id))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(detail["directory"][0]["provider"], "microsoft");
+    assert_eq!(detail["directory"][0]["status"], "active");
+    assert!(detail["mfa"].is_boolean(), "{}", detail["mfa"]);
+    assert_eq!(detail["activity"]["mail_rules"][0]["suspicious"], true);
+
     // Unchanged: no activity is rewritten.
     resync(&stack).await;
     assert_eq!(
@@ -843,4 +842,60 @@ async fn google_tokens_gmail_filters_and_okta_apps() {
         apps.values()
             .all(|a| matches!(&a.activity, Activity::SsoApps(list) if !list.is_empty()))
     );
+    let sign_ins = activities(&stack, Provider::Okta, "sign_ins").await;
+    assert_eq!(
+        sign_ins.keys().collect::<std::collections::BTreeSet<_>>(),
+        apps.keys().collect::<std::collections::BTreeSet<_>>(),
+        "every assigned user signed in to their apps"
+    );
+    let Activity::SignIns(list) = &sign_ins.values().next().unwrap().activity else {
+        panic!("sign-ins expected");
+    };
+    assert!(list.iter().all(|s| !s.last_sign_in.is_empty()));
+}
+
+#[tokio::test]
+async fn ten_thousand_users_per_provider() {
+    const USERS: usize = 10_000;
+    let microsoft = Directory::generate("contoso.example", USERS, 21);
+    let google = Directory::generate("fabrikam.example", USERS, 22);
+    let okta = Directory::generate("initech.example", USERS, 23);
+    let guests = microsoft.users.iter().filter(|u| u.guest).count();
+    let stack = start(directories(microsoft, google, okta), &[]).await;
+
+    // Directory scopes only, so that the count is the cost of reading users.
+    let optional = |provider: Provider| -> Vec<&'static str> {
+        rollcall::integration::catalogue(provider)
+            .iter()
+            .filter(|s| !s.required)
+            .map(|s| s.scope)
+            .collect()
+    };
+    for provider in [Provider::Microsoft, Provider::Google, Provider::Okta] {
+        stack.connect_and_sync(provider, &optional(provider)).await;
+        let run = last_sync(&stack, provider).await;
+        assert!(run.complete, "{provider}: {run:?}");
+        assert_eq!(run.added, USERS as u64, "{provider}");
+        assert_eq!(
+            directory_users(&stack, provider).await.len(),
+            USERS,
+            "{provider}"
+        );
+    }
+    assert_eq!(
+        stack.count("microsoft.users"),
+        11,
+        "10,000 users in pages of 999"
+    );
+    assert_eq!(
+        stack.count("google.users"),
+        20,
+        "10,000 users in pages of 500"
+    );
+    assert_eq!(
+        stack.count("okta.users"),
+        52,
+        "the credential check, 50 pages of 200 and one of deprovisioned users"
+    );
+    assert_eq!(employees(&stack).await.len(), 3 * USERS - guests);
 }

@@ -7,6 +7,7 @@ use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_http::RequestExt;
 use lambda_http::request::RequestContext;
 use rollcall::aws::Clients;
+use rollcall::directory::DirectoryMessage;
 use rollcall::envelope::{IdentityObservation, MailMessage, SyncJob, TelemetryMessage};
 use rollcall_tests::{TestStack, workspace_root};
 
@@ -89,6 +90,7 @@ fn sqs_events_carry_envelopes() {
                 "sqs-licensing.json" => IdentityObservation::from_body(body).map(|_| ()),
                 "sqs-mail.json" => MailMessage::from_body(body).map(|_| ()),
                 "sqs-sync.json" => SyncJob::from_body(body).map(|_| ()),
+                "sqs-directory.json" => DirectoryMessage::from_body(body).map(|_| ()),
                 other => panic!("{other}: add its envelope type to this test"),
             };
             parsed.unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -198,4 +200,41 @@ async fn oauth_callback_serves_captured_events() {
     assert_eq!(response.status().as_u16(), 400);
     let body: serde_json::Value = serde_json::from_slice(response.body().as_ref()).unwrap();
     assert_eq!(body["reason"], "invalid_state");
+}
+
+#[test]
+fn scheduled_event_parses() {
+    let text =
+        std::fs::read_to_string(workspace_root().join("events/eventbridge-hourly.json")).unwrap();
+    let event: aws_lambda_events::event::eventbridge::EventBridgeEvent =
+        serde_json::from_str(&text).unwrap();
+    assert_eq!(event.detail_type, "Scheduled Event");
+}
+
+#[tokio::test]
+async fn directory_writer_processes_captured_event() {
+    let stack = TestStack::create().await;
+    stack.seed_tenant("demo").await;
+    let config =
+        directory_writer::Config::from_lookup(&stack.environment("DirectoryWriterFunction"))
+            .unwrap();
+    let writer = directory_writer::DirectoryWriter::new(&Clients::new(&stack.sdk), config);
+    let text = std::fs::read_to_string(workspace_root().join("events/sqs-directory.json")).unwrap();
+    let event: SqsEvent = serde_json::from_str(&text).unwrap();
+
+    let response = writer.handle(event).await.unwrap();
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(
+        stack.items("demo", "EMPLOYEE#").await.len(),
+        1,
+        "the guest is no employee"
+    );
+    assert_eq!(stack.items("demo", "DIRUSER#microsoft#").await.len(), 2);
+    assert_eq!(
+        stack
+            .items("demo", "ACTIVITY#microsoft#mail_rules#")
+            .await
+            .len(),
+        1
+    );
 }

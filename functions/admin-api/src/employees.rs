@@ -2,7 +2,9 @@
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
+use rollcall::directory::{self, Activity, ActivityItem, DirectoryUserItem};
 use rollcall::email::canonical_email;
+use rollcall::integration::Provider;
 use rollcall::problem::Problem;
 use rollcall::store::{EmployeeQuery, EmployeeSort, LicenceResult, Store, TransactError};
 use rollcall::table::{
@@ -169,6 +171,8 @@ pub async fn detail(
         .filter_map(|item| serde_dynamo::from_item(item).ok())
         .collect();
 
+    let (directory, activity) = directory_view(store, &tenant_pk, &employee).await?;
+
     let body = json!({
         "employee": EmployeeSummary::from(&employee),
         "groups": groups.iter().map(|g| json!({"group_id": g.group_id, "name": g.name, "kind": g.kind})).collect::<Vec<_>>(),
@@ -182,9 +186,72 @@ pub async fn detail(
             "login_methods": a.login_methods, "identity_providers": a.identity_providers,
             "first_seen": a.first_seen, "last_seen": a.last_seen,
         })).collect::<Vec<_>>(),
-        "mfa": null,
+        // MFA is enrolled when any linked directory says so; null until a directory reports it.
+        "mfa": directory.iter().filter_map(|d| d.user.mfa).reduce(|a, b| a || b),
+        "directory": directory.iter().map(|d| json!({
+            "provider": d.provider, "provider_id": d.user.id, "email": d.user.email,
+            "aliases": d.user.aliases, "is_admin": d.user.is_admin, "mfa": d.user.mfa,
+            "status": d.user.status, "guest": d.user.guest,
+        })).collect::<Vec<_>>(),
+        "activity": activity,
     });
     Ok(json(StatusCode::OK, &body))
+}
+
+/// The directory records linked to an employee, and their grants, mailbox rules and apps by
+/// kind.
+async fn directory_view(
+    store: &Store,
+    tenant_pk: &str,
+    employee: &EmployeeItem,
+) -> Result<(Vec<DirectoryUserItem>, serde_json::Value), Problem> {
+    let links = [
+        (Provider::Microsoft, &employee.directory_microsoft),
+        (Provider::Google, &employee.directory_google),
+        (Provider::Okta, &employee.directory_okta),
+    ];
+    let mut keys = Vec::new();
+    for (provider, id) in links {
+        let Some(id) = id else { continue };
+        keys.push((
+            tenant_pk.to_owned(),
+            directory::directory_user_sk(provider, id),
+        ));
+        for kind in ["oauth_grants", "mail_rules", "sso_apps", "sign_ins"] {
+            keys.push((
+                tenant_pk.to_owned(),
+                directory::activity_sk(provider, kind, id),
+            ));
+        }
+    }
+    let items = store.get_items(&keys).await.map_err(internal)?;
+    let mut users = Vec::new();
+    let mut activity = serde_json::Map::new();
+    for key in &keys {
+        let Some(item) = items.get(key) else { continue };
+        if key.1.starts_with(directory::DIRECTORY_USER_SK_PREFIX) {
+            users.extend(serde_dynamo::from_item::<_, DirectoryUserItem>(item.clone()).ok());
+        } else if let Ok(stored) = serde_dynamo::from_item::<_, ActivityItem>(item.clone()) {
+            let list = activity
+                .entry(stored.activity.kind())
+                .or_insert_with(|| json!([]));
+            let entries = match &stored.activity {
+                Activity::OauthGrants(items) => serde_json::to_value(items),
+                Activity::MailRules(items) => serde_json::to_value(items),
+                Activity::SsoApps(items) => serde_json::to_value(items),
+                Activity::SignIns(items) => serde_json::to_value(items),
+            }
+            .unwrap_or_default();
+            if let (Some(list), serde_json::Value::Array(entries)) = (list.as_array_mut(), entries)
+            {
+                list.extend(entries.into_iter().map(|mut entry| {
+                    entry["provider"] = json!(stored.provider);
+                    entry
+                }));
+            }
+        }
+    }
+    Ok((users, serde_json::Value::Object(activity)))
 }
 
 #[derive(Deserialize)]

@@ -12,8 +12,8 @@ use tracing::info;
 
 use crate::{ApplyError, Context, DirectoryWriter};
 
-/// The name item of a directory group. The group id in the key keeps it apart from a custom
-/// group of the same name, whose key is the name alone.
+/// Returns the sort key of a directory group's name item. The group id in the key keeps it
+/// apart from a custom group of the same name, whose key is the name alone.
 fn name_sk(name: &str, group_id: &str) -> String {
     format!("{}#{group_id}", table::group_name_sk(name.trim()))
 }

@@ -46,7 +46,7 @@ pub enum WriterError {
     MissingMessageId(usize),
 }
 
-/// Why a change could not be applied now; the message is retried.
+/// The reason a change could not be applied now; the message is retried.
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
     #[error(transparent)]
@@ -127,7 +127,7 @@ impl DirectoryWriter {
         Ok(())
     }
 
-    /// An update of one item, for a transaction.
+    /// Builds an update of one item, for a transaction.
     fn update(
         &self,
         pk: &str,

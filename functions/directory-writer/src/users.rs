@@ -258,8 +258,8 @@ impl DirectoryWriter {
         Ok(())
     }
 
-    /// Removes a directory user. Its employee loses this integration as a source, and is
-    /// removed only when no other source holds it and it has no SaaS accounts.
+    /// Removes a directory user. Its employee loses this integration as a source. The employee
+    /// is removed only when it has no other source and no SaaS accounts.
     pub(crate) async fn remove_user(
         &self,
         context: &Context<'_>,

@@ -1,7 +1,7 @@
 //! Fans the hourly sync out: one job per connected integration on the sync queue. It reads
 //! integrations through index `gsi1`, where each has `gsi1pk = INTEGRATIONS`, so it never scans
-//! the table. Integrations that need to be connected again are skipped; those that need other
-//! attention are tried again, so a fixed permission takes effect within the hour.
+//! the table. Integrations that need to be connected again are skipped. Those that need other
+//! attention are tried again, so that a fixed permission takes effect within the hour.
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::Utc;

@@ -1,15 +1,15 @@
 //! The activity phase: third-party OAuth grants, mailbox rules and single sign-on apps, each
 //! read only when the integration's scopes allow it.
 //!
-//! Grants (Graph) and apps (Okta) come from tenant-wide listings. Graph inbox rules, Google
-//! tokens and Gmail filters can only be read user by user; those steps go through the stored
-//! directory users in id order and checkpoint the last one read.
+//! Grants (Graph), apps and sign-ins (Okta) come from tenant-wide listings. Graph inbox rules, Google
+//! tokens and Gmail filters can only be read user by user. Those steps go through the users the
+//! run listed, in id order, and checkpoint the last one read.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
 use rollcall::directory::{
-    self, Activity, ActivityItem, DirectoryChange, MailRule, OauthGrant, SsoApp,
+    self, Activity, ActivityItem, DirectoryChange, MailRule, OauthGrant, SignIn, SsoApp,
 };
 use rollcall::email::CompanyDomains;
 use rollcall::integration::{Feature, Provider};
@@ -22,6 +22,8 @@ use crate::fetch::{FetchError, Fetcher};
 use crate::providers::{self, percent_encode};
 use crate::run::{Run, RunError, SeenUser, Step, fetch_stop};
 
+/// How far back each run reads Okta sign-ins.
+const SIGN_IN_WINDOW: chrono::Duration = chrono::Duration::days(7);
 /// Users whose stored activity is read with one `BatchGetItem`.
 const USERS_PER_BATCH: usize = 25;
 
@@ -32,6 +34,7 @@ pub enum ActivityStep {
     GoogleTokens,
     GmailFilters,
     OktaApps,
+    OktaSignIns,
 }
 
 impl ActivityStep {
@@ -40,12 +43,13 @@ impl ActivityStep {
             ActivityStep::GraphGrants | ActivityStep::GoogleTokens => "oauth_grants",
             ActivityStep::GraphRules | ActivityStep::GmailFilters => "mail_rules",
             ActivityStep::OktaApps => "sso_apps",
+            ActivityStep::OktaSignIns => "sign_ins",
         }
     }
 }
 
 impl Run<'_> {
-    /// The activity steps this integration's scopes allow, in order.
+    /// Returns the activity steps this integration's scopes allow, in order.
     pub(crate) fn activity_steps(&self) -> Vec<ActivityStep> {
         let mut steps = Vec::new();
         match self.provider() {
@@ -71,6 +75,9 @@ impl Run<'_> {
                 if self.allows(Feature::SsoApps) {
                     steps.push(ActivityStep::OktaApps);
                 }
+                if self.allows(Feature::SignIns) {
+                    steps.push(ActivityStep::OktaSignIns);
+                }
             }
         }
         steps
@@ -87,6 +94,7 @@ impl Run<'_> {
         let result = match step {
             ActivityStep::GraphGrants => self.graph_grants(fetcher).await,
             ActivityStep::OktaApps => self.okta_apps(fetcher).await,
+            ActivityStep::OktaSignIns => self.okta_sign_ins(fetcher).await,
             _ => self.per_user(step, fetcher).await,
         };
         match result {
@@ -193,6 +201,56 @@ impl Run<'_> {
         Ok(true)
     }
 
+    /// Okta: each user's latest single sign-on per app over the last week, from the System Log.
+    async fn okta_sign_ins(&mut self, fetcher: &mut Fetcher<'_>) -> Result<bool, StepError> {
+        let base = self.worker.config.endpoints.okta(&self.integration.domain);
+        let since = (chrono::Utc::now() - SIGN_IN_WINDOW)
+            .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+            .to_string();
+        let url = format!(
+            "{base}/api/v1/logs?since={since}&filter=eventType%20eq%20%22user.authentication.sso%22&limit=1000"
+        );
+        let mut latest: BTreeMap<String, BTreeMap<String, SignIn>> = BTreeMap::new();
+        for event in self.list(fetcher, &url, "").await? {
+            let (Some(user), Some(published)) =
+                (event["actor"]["id"].as_str(), event["published"].as_str())
+            else {
+                continue;
+            };
+            if event["outcome"]["result"].as_str() != Some("SUCCESS") {
+                continue;
+            }
+            let Some(app) = event["target"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|t| t["type"].as_str() == Some("AppInstance"))
+            else {
+                continue;
+            };
+            let app_id = app["id"].as_str().unwrap_or_default().to_owned();
+            let entry = latest
+                .entry(user.to_owned())
+                .or_default()
+                .entry(app_id.clone())
+                .or_insert_with(|| SignIn {
+                    app_id,
+                    app_label: app["displayName"].as_str().unwrap_or_default().to_owned(),
+                    last_sign_in: published.to_owned(),
+                });
+            if published > entry.last_sign_in.as_str() {
+                entry.last_sign_in = published.to_owned();
+            }
+        }
+        let activities = latest
+            .into_iter()
+            .map(|(user, apps)| (user, Activity::SignIns(apps.into_values().collect())))
+            .collect();
+        self.replace_all(ActivityStep::OktaSignIns, activities)
+            .await?;
+        Ok(true)
+    }
+
     /// Reads every page of a listing.
     async fn list(
         &self,
@@ -236,6 +294,7 @@ impl Run<'_> {
         }
         let empty = match step {
             ActivityStep::OktaApps => Activity::SsoApps(Vec::new()),
+            ActivityStep::OktaSignIns => Activity::SignIns(Vec::new()),
             _ => Activity::OauthGrants(Vec::new()),
         };
         for user in stored.keys() {
@@ -351,7 +410,9 @@ impl Run<'_> {
                 "{}/gmail/v1/users/{email}/settings/filters",
                 endpoints.google_gmail
             ),
-            ActivityStep::GraphGrants | ActivityStep::OktaApps => return Ok(None),
+            ActivityStep::GraphGrants | ActivityStep::OktaApps | ActivityStep::OktaSignIns => {
+                return Ok(None);
+            }
         };
         let body = match fetcher.get(&url).await {
             Ok((body, _)) => body,
@@ -503,7 +564,7 @@ mod tests {
     }
 
     #[test]
-    fn graph_rules_that_hide_or_leak_mail_are_suspicious() {
+    fn graph_rules_suspicious_flag() {
         let outside = json!({"id": "r1", "actions": {"forwardTo": [{"emailAddress": {"address": "drop@evil.example"}}]}});
         let inside = json!({"id": "r2", "actions": {"forwardTo": [{"emailAddress": {"address": "boss@example.com"}}]}});
         let deleting = json!({"id": "r3", "actions": {"delete": true}});

@@ -6,7 +6,7 @@ use serde::Deserialize;
 
 use crate::SyncWorker;
 
-/// Why no token could be had, and what the integration's state becomes.
+/// A failed token request: the reason, and the integration's new state.
 #[derive(Debug)]
 pub struct AuthFailure {
     /// `None` when the failure is transient and the integration stays as it is.
@@ -113,7 +113,9 @@ fn token_failure(provider: Provider, error: &ProviderError) -> AuthFailure {
         },
         ProviderError::Refused { code } => AuthFailure {
             status: Some(IntegrationStatus::NeedsAttention),
-            message: format!("{provider} refused Rollcall's token request ({code})"),
+            message: format!(
+                "{provider} rejected Rollcall's token request ({code}); check the app's permissions"
+            ),
         },
         ProviderError::Denied { status } => AuthFailure {
             status: Some(IntegrationStatus::NeedsAttention),

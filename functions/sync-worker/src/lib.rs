@@ -1,6 +1,6 @@
-//! Consumes the sync queue: reads one integration's directory page by page within a time
-//! budget, sends new and changed records to the directory queue, and checkpoints the cursor
-//! and queues a continuation when the budget runs out, so a directory of any size finishes
+//! Consumes the sync queue. Each job reads one integration's directory page by page within a
+//! time budget and sends new and changed records to the directory queue. When the budget runs
+//! out it checkpoints the cursor and queues a continuation, so a directory of any size finishes
 //! without a long invocation.
 //!
 //! Each run is full (the whole directory, after which records not seen are removed) or

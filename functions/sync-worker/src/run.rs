@@ -145,7 +145,7 @@ fn seen_prefix(provider: Provider, run_id: &str) -> String {
     format!("SYNCSEEN#{provider}#{run_id}#")
 }
 
-/// How a run's invocation ends.
+/// The end of one invocation of a run.
 pub(crate) enum Stop {
     Done,
     Continue(Option<Duration>),
@@ -287,10 +287,12 @@ fn new_run(job: &SyncJob, integration: &IntegrationItem, now: DateTime<Utc>) -> 
         .as_deref()
         .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
         .is_none_or(|t| now.signed_duration_since(t) >= FULL_SYNC_INTERVAL);
-    let mode = if integration.provider == Provider::Microsoft
-        && integration.delta_link.is_some()
-        && !full_due
-    {
+    let can_resume = match integration.provider {
+        Provider::Microsoft => integration.delta_link.is_some(),
+        Provider::Okta => okta_changes_since(integration).is_some(),
+        Provider::Google => false,
+    };
+    let mode = if can_resume && !full_due {
         Mode::Incremental
     } else {
         Mode::Full
@@ -317,7 +319,16 @@ fn new_run(job: &SyncJob, integration: &IntegrationItem, now: DateTime<Utc>) -> 
     }
 }
 
-/// What one step of a phase ended with.
+/// Okta: the time from which an incremental run lists changed users, a few minutes before the
+/// last complete run started so that no change made during that run is missed.
+fn okta_changes_since(integration: &IntegrationItem) -> Option<String> {
+    let last = integration.last_sync.as_ref().filter(|s| s.complete)?;
+    let started = DateTime::parse_from_rfc3339(&last.started_at).ok()?;
+    let since = started.with_timezone(&Utc) - chrono::Duration::minutes(5);
+    Some(since.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
+}
+
+/// The outcome of one step of a phase.
 pub(crate) enum Step {
     Next,
     Stop(Stop),
@@ -376,11 +387,17 @@ impl Run<'_> {
         Ok(stop)
     }
 
-    /// The URL the users phase starts at. For Graph it first takes a deltaLink (before
-    /// listing, so no change made during the listing is missed) and the MFA registrations.
+    /// Returns the URL the users phase starts at. For Graph it first takes a deltaLink, before
+    /// listing, so that no change made during the listing is missed.
     async fn users_start(&mut self, fetcher: &mut Fetcher<'_>) -> Result<String, FetchError> {
         if self.item.phase == Phase::Deprovisioned {
             return Ok(self.urls().okta_deprovisioned());
+        }
+        if self.provider() == Provider::Okta && self.item.mode == Mode::Incremental {
+            if let Some(since) = okta_changes_since(&self.integration) {
+                return Ok(self.urls().okta_updated_since(&since));
+            }
+            self.item.mode = Mode::Full;
         }
         if self.provider() != Provider::Microsoft {
             return Ok(self.urls().users());
@@ -483,7 +500,10 @@ impl Run<'_> {
         self.item.cursor = next;
         if self.item.cursor.is_none() {
             self.item.phase = match (provider, self.item.phase) {
-                (Provider::Okta, Phase::Users) => Phase::Deprovisioned,
+                // A `lastUpdated` search already includes deprovisioned users.
+                (Provider::Okta, Phase::Users) if self.item.mode == Mode::Full => {
+                    Phase::Deprovisioned
+                }
                 _ if self.allows(Feature::Groups) => Phase::Groups,
                 _ => Phase::Finalize,
             };
@@ -530,7 +550,7 @@ impl Run<'_> {
         }
 
         // NOTE: the groups phase ignores the time budget, because it restarts from its first
-        // group when continued; a directory whose groups cannot all be listed within the
+        // group when continued. A directory whose groups cannot all be listed within the
         // function's timeout never finishes this phase.
         let mut listed = Vec::with_capacity(groups.len());
         for (id, name, email) in groups {
@@ -650,7 +670,7 @@ impl Run<'_> {
         self.send_changes(changes).await
     }
 
-    /// Every user this run has seen, in this invocation and in checkpoints, in id order.
+    /// Returns every user this run has seen, in this invocation and in checkpoints, in id order.
     pub(crate) async fn seen_users(&self) -> Result<Vec<SeenUser>, RunError> {
         let mut users: Vec<SeenUser> = self
             .seen

@@ -19,8 +19,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_dynamodb::types::Select;
 use chrono::Utc;
 use cpu_time::ThreadTime;
-use rollcall::aws::Clients;
-use rollcall_tests::counting::RequestCounter;
+use rollcall_tests::counting::{RequestCounter, counted_clients};
 use rollcall_tests::{TestStack, sqs_event, telemetry_body};
 use serde_json::{Value, json};
 
@@ -59,22 +58,6 @@ const APPS: [(&str, &str); 30] = [
     ("chat.openai.com", "oidc_microsoft"),
     ("app.mural.co", "other"),
 ];
-
-fn counted_clients(sdk: &aws_config::SdkConfig, counter: &RequestCounter) -> Clients {
-    Clients {
-        sdk: sdk.clone(),
-        dynamodb: aws_sdk_dynamodb::Client::from_conf(
-            aws_sdk_dynamodb::config::Builder::from(sdk)
-                .interceptor(counter.clone())
-                .build(),
-        ),
-        sqs: aws_sdk_sqs::Client::from_conf(
-            aws_sdk_sqs::config::Builder::from(sdk)
-                .interceptor(counter.clone())
-                .build(),
-        ),
-    }
-}
 
 fn request_body(profile: usize, request: usize) -> Value {
     let email = format!("employee{profile}@example.com");

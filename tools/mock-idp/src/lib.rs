@@ -33,6 +33,7 @@
 //! | `GET /api/v1/groups/{id}/users` | `okta.group_users` |
 //! | `GET /api/v1/apps` | `okta.apps` |
 //! | `GET /api/v1/apps/{id}/users` | `okta.app_users` |
+//! | `GET /api/v1/logs` (single sign-on events) | `okta.logs` |
 //! | `GET /api/v1/users/{id}/factors` | `okta.factors` |
 //!
 //! Data endpoints need a bearer token that the mock issued, and list endpoints page as the
@@ -164,6 +165,7 @@ fn router(state: Shared) -> Router {
         .route("/api/v1/groups/{id}/users", get(okta::groups::users))
         .route("/api/v1/apps", get(okta::apps::list))
         .route("/api/v1/apps/{id}/users", get(okta::apps::users))
+        .route("/api/v1/logs", get(okta::logs::list))
         .route("/o/oauth2/v2/auth", get(google::oauth::authorize))
         .route("/token", post(google::oauth::token))
         .route("/admin/directory/v1/users", get(google::users))

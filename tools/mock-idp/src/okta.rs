@@ -6,6 +6,7 @@ pub(crate) mod apps;
 pub(crate) mod expression;
 pub(crate) mod factors;
 pub(crate) mod groups;
+pub(crate) mod logs;
 
 use std::collections::HashMap;
 use std::sync::MutexGuard;
