@@ -1,9 +1,10 @@
-//! Pieces every SQS consumer shares: the partial batch response and the dead-letter queue that
-//! takes messages which can never be processed.
+//! Pieces the SQS producers and consumers share: batch sends, record parsing with the
+//! dead-letter queue that takes messages which can never be processed, and the partial batch
+//! response.
 
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse};
 use std::time::Duration;
 
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse};
 use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
 use tracing::warn;
 
@@ -192,4 +193,38 @@ pub async fn send_all(
         calls += send_batch(client, queue_url, &batch, delay_seconds).await?;
     }
     Ok(calls)
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("SQS record at index {0} has no messageId, so its failure could not be reported")]
+pub struct MissingMessageId(pub usize);
+
+/// Parses each record's body with `parse`. A body that can never be parsed goes to the
+/// dead-letter queue with the reason; when even that fails, its message id is returned among
+/// the failures so that SQS delivers it again.
+pub async fn parse_records<T, E: std::fmt::Display>(
+    dead_letter_queue: &DeadLetterQueue,
+    records: Vec<aws_lambda_events::event::sqs::SqsMessage>,
+    parse: impl Fn(&str) -> Result<T, E>,
+) -> Result<(Vec<(String, T)>, std::collections::BTreeSet<String>), MissingMessageId> {
+    let mut parsed = Vec::new();
+    let mut failed = std::collections::BTreeSet::new();
+    for (index, record) in records.into_iter().enumerate() {
+        let message_id = record.message_id.clone().ok_or(MissingMessageId(index))?;
+        let body = record.body.as_deref().unwrap_or_default();
+        match parse(body) {
+            Ok(value) => parsed.push((message_id, value)),
+            Err(reason) => {
+                warn!(message_id, reason = %reason, "malformed message; moving it to the dead-letter queue");
+                if dead_letter_queue
+                    .send(body, &message_id, &reason.to_string())
+                    .await
+                    .is_err()
+                {
+                    failed.insert(message_id);
+                }
+            }
+        }
+    }
+    Ok((parsed, failed))
 }

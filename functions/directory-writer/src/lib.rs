@@ -13,17 +13,15 @@ mod activity;
 mod groups;
 mod users;
 
-use std::collections::BTreeSet;
-
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use rollcall::aws::Clients;
 use rollcall::config::{ConfigError, Lookup, required};
 use rollcall::directory::{DirectoryChange, DirectoryMessage};
-use rollcall::queue::{DeadLetterQueue, batch_response};
+use rollcall::queue::{DeadLetterQueue, MissingMessageId, batch_response, parse_records};
 use rollcall::store::{Store, StoreError, TransactError};
 use rollcall::table;
-use tracing::{error, info, warn};
+use tracing::{error, info};
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -38,12 +36,6 @@ impl Config {
             dead_letter_queue_url: required(lookup, "DIRECTORY_DLQ_URL")?,
         })
     }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum WriterError {
-    #[error("SQS record at index {0} has no messageId, so its failure could not be reported")]
-    MissingMessageId(usize),
 }
 
 /// The reason a change could not be applied now; the message is retried.
@@ -73,29 +65,14 @@ impl DirectoryWriter {
     }
 
     /// Applies the batch's changes and returns the records to retry.
-    pub async fn handle(&self, event: SqsEvent) -> Result<SqsBatchResponse, WriterError> {
-        let mut failed = BTreeSet::new();
-        for (index, record) in event.records.into_iter().enumerate() {
-            let message_id = record
-                .message_id
-                .clone()
-                .ok_or(WriterError::MissingMessageId(index))?;
-            let body = record.body.as_deref().unwrap_or_default();
-            let message = match DirectoryMessage::from_body(body) {
-                Ok(message) => message,
-                Err(reason) => {
-                    warn!(message_id, reason = %reason, "malformed directory message; moving it to the dead-letter queue");
-                    if self
-                        .dead_letter_queue
-                        .send(body, &message_id, &reason.to_string())
-                        .await
-                        .is_err()
-                    {
-                        failed.insert(message_id);
-                    }
-                    continue;
-                }
-            };
+    pub async fn handle(&self, event: SqsEvent) -> Result<SqsBatchResponse, MissingMessageId> {
+        let (messages, mut failed) = parse_records(
+            &self.dead_letter_queue,
+            event.records,
+            DirectoryMessage::from_body,
+        )
+        .await?;
+        for (message_id, message) in messages {
             if let Err(error) = self.apply(&message).await {
                 error!(message_id, tenant_id = %message.tenant_id, provider = %message.provider, run_id = message.run_id, error = %error, "directory changes not applied; they will be retried");
                 failed.insert(message_id);

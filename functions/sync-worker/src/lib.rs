@@ -13,7 +13,6 @@ mod fetch;
 mod providers;
 mod run;
 
-use std::collections::BTreeSet;
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
@@ -22,10 +21,10 @@ use rollcall::config::{ConfigError, Lookup, parsed_or, required};
 use rollcall::envelope::SyncJob;
 use rollcall::integration::ProviderEndpoints;
 use rollcall::provider_client::Providers;
-use rollcall::queue::{DeadLetterQueue, batch_response};
+use rollcall::queue::{DeadLetterQueue, MissingMessageId, batch_response, parse_records};
 use rollcall::secrets::Secrets;
 use rollcall::store::Store;
-use tracing::{error, warn};
+use tracing::error;
 
 pub use fetch::requested_wait;
 
@@ -82,12 +81,6 @@ impl Config {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum WorkerError {
-    #[error("SQS record at index {0} has no messageId, so its failure could not be reported")]
-    MissingMessageId(usize),
-}
-
 #[derive(Debug, Clone)]
 pub struct SyncWorker {
     store: Store,
@@ -118,29 +111,10 @@ impl SyncWorker {
     }
 
     /// Runs each job of the batch and returns the records to retry.
-    pub async fn handle(&self, event: SqsEvent) -> Result<SqsBatchResponse, WorkerError> {
-        let mut failed = BTreeSet::new();
-        for (index, record) in event.records.into_iter().enumerate() {
-            let message_id = record
-                .message_id
-                .clone()
-                .ok_or(WorkerError::MissingMessageId(index))?;
-            let body = record.body.as_deref().unwrap_or_default();
-            let job = match SyncJob::from_body(body) {
-                Ok(job) => job,
-                Err(reason) => {
-                    warn!(message_id, reason = %reason, "malformed sync job; moving it to the dead-letter queue");
-                    if self
-                        .dead_letter_queue
-                        .send(body, &message_id, &reason.to_string())
-                        .await
-                        .is_err()
-                    {
-                        failed.insert(message_id);
-                    }
-                    continue;
-                }
-            };
+    pub async fn handle(&self, event: SqsEvent) -> Result<SqsBatchResponse, MissingMessageId> {
+        let (jobs, mut failed) =
+            parse_records(&self.dead_letter_queue, event.records, SyncJob::from_body).await?;
+        for (message_id, job) in jobs {
             if let Err(error) = self.run(&job).await {
                 error!(message_id, tenant_id = %job.tenant_id, provider = %job.provider, run_id = job.run_id, error = %error, "sync job failed; it will be retried");
                 failed.insert(message_id);
