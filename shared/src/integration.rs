@@ -38,7 +38,7 @@ impl fmt::Display for Provider {
     }
 }
 
-/// What Rollcall does with data from a provider; each needs one or more scopes.
+/// A use Rollcall makes of a provider's data. Each needs one or more scopes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Feature {
@@ -190,7 +190,7 @@ const OKTA_SCOPES: &[Scope] = &[
     ),
 ];
 
-/// The scopes Rollcall can request from `provider`.
+/// Returns the scopes Rollcall can request from `provider`.
 pub fn catalogue(provider: Provider) -> &'static [Scope] {
     match provider {
         Provider::Microsoft => MICROSOFT_SCOPES,
@@ -207,7 +207,7 @@ pub enum ScopeError {
     Required { scope: String },
 }
 
-/// The scopes to request once the administrator has switched off `disabled`.
+/// Returns the scopes to request once the administrator has switched off `disabled`.
 pub fn chosen_scopes(
     provider: Provider,
     disabled: &[String],
@@ -236,7 +236,8 @@ pub fn chosen_scopes(
         .collect())
 }
 
-/// The features unavailable with only `enabled` scopes: a feature needs all of its scopes.
+/// Returns the features unavailable with only `enabled` scopes: a feature needs all of its
+/// scopes.
 pub fn disabled_features(provider: Provider, enabled: &[String]) -> Vec<Feature> {
     let mut features: Vec<Feature> = catalogue(provider)
         .iter()
@@ -248,16 +249,16 @@ pub fn disabled_features(provider: Provider, enabled: &[String]) -> Vec<Feature>
     features
 }
 
-/// Whether the integration's scopes allow `feature`.
+/// Returns whether the integration's scopes allow `feature`.
 pub fn allows(provider: Provider, enabled: &[String], feature: Feature) -> bool {
     !disabled_features(provider, enabled).contains(&feature)
 }
 
 const GOOGLE_USER_SCOPE: &str = "https://www.googleapis.com/auth/admin.directory.user.readonly";
 
-/// The scopes the Google service account requests through domain-wide delegation: the enabled
-/// delegated scopes plus the user scope it needs to find the mailboxes, or none at all when no
-/// delegated scope is enabled.
+/// Returns the scopes the Google service account requests through domain-wide delegation: the
+/// enabled delegated scopes plus the user scope it needs to find the mailboxes. When no
+/// delegated scope is enabled, it returns none.
 pub fn delegated_scopes(enabled: &[String]) -> Vec<String> {
     let delegated: Vec<String> = GOOGLE_SCOPES
         .iter()
@@ -272,7 +273,7 @@ pub fn delegated_scopes(enabled: &[String]) -> Vec<String> {
         .collect()
 }
 
-/// The scopes the administrator consents to: the chosen scopes less the delegated ones.
+/// Returns the scopes the administrator consents to: the chosen scopes less the delegated ones.
 pub fn consent_scopes(provider: Provider, chosen: &[String]) -> Vec<String> {
     chosen
         .iter()
@@ -377,8 +378,8 @@ pub struct IntegrationItem {
     pub last_sync: Option<SyncSummary>,
 }
 
-/// Where the providers' APIs are. A deployment leaves `PROVIDER_BASE_URL` unset and reaches
-/// the real providers; the local stack sets it to the mock provider server, which serves every
+/// The providers' API addresses. A deployment leaves `PROVIDER_BASE_URL` unset and reaches the
+/// real providers. The local stack sets it to the mock provider server, which serves every
 /// provider's paths under one address.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProviderEndpoints {
@@ -405,7 +406,7 @@ impl ProviderEndpoints {
         }
     }
 
-    /// Every provider under one base URL, as the mock provider server serves them.
+    /// Returns every provider under one base URL, as the mock provider server serves them.
     pub fn single(base: &str) -> Self {
         let base = base.trim_end_matches('/');
         Self {
@@ -435,7 +436,7 @@ impl ProviderEndpoints {
         }
     }
 
-    /// The base URL of an Okta org whose domain passed [`okta_domain`].
+    /// Returns the base URL of an Okta org whose domain passed [`okta_domain`].
     pub fn okta(&self, domain: &str) -> String {
         match &self.okta_override {
             Some(base) => base.clone(),
@@ -485,11 +486,13 @@ pub fn okta_domain(input: &str, suffixes: &[String]) -> Result<String, DomainErr
         Some(_) => return Err(DomainError::NotHttps),
         None => input,
     };
+
     let end = rest.find(['/', '?', '#', '\\']).unwrap_or(rest.len());
     let (authority, tail) = rest.split_at(end);
     if !(tail.is_empty() || tail == "/") {
         return Err(DomainError::Path);
     }
+
     if authority.contains('@') {
         return Err(DomainError::Userinfo);
     }
@@ -502,6 +505,7 @@ pub fn okta_domain(input: &str, suffixes: &[String]) -> Result<String, DomainErr
     if authority.parse::<std::net::IpAddr>().is_ok() {
         return Err(DomainError::IpAddress);
     }
+
     let host = idna::domain_to_ascii_strict(authority).map_err(|_| DomainError::Invalid)?;
     let labels_ok = host.split('.').all(|label| {
         !label.is_empty()
@@ -523,6 +527,7 @@ pub fn okta_domain(input: &str, suffixes: &[String]) -> Result<String, DomainErr
     {
         return Err(DomainError::IpAddress);
     }
+
     let allowed = suffixes.iter().any(|suffix| {
         host.strip_suffix(suffix.as_str())
             .and_then(|name| name.strip_suffix('.'))

@@ -1,7 +1,7 @@
 //! The `state` of an OAuth consent: random, bound to a tenant and a provider, valid for ten
-//! minutes and usable once. The value is `rcs_<tenant id>.<secret>`; the item holds the
-//! secret's SHA-256, and the callback consumes it with a conditional delete, so of two
-//! callbacks with the same state only one proceeds.
+//! minutes and usable once. The value is `rcs_<tenant id>.<secret>`, and the item stores the
+//! secret's SHA-256. The callback consumes it with a delete that returns the old item, so of
+//! two callbacks with the same state only one proceeds.
 
 use chrono::Duration;
 use serde::{Deserialize, Serialize};

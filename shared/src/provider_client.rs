@@ -13,15 +13,15 @@ use oauth2::{
 };
 use serde::{Deserialize, Serialize};
 
-/// Longest wait for one provider request; the callback answers a person's browser.
+/// Maximum wait for one provider request, since the consent callback serves a person's browser.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProviderError {
-    /// The provider answered with an OAuth error such as `invalid_grant`.
+    /// The provider returned an OAuth error such as `invalid_grant`.
     #[error("the provider refused the request: {code}")]
     Refused { code: String },
-    /// The provider answered 401 or 403 to an API call.
+    /// The provider returned 401 or 403 to an API call.
     #[error("the provider denied access (HTTP {status})")]
     Denied { status: u16 },
     /// The provider could not be reached or answered with a server error.
@@ -236,8 +236,8 @@ impl Providers {
         oauth_answer(response).await
     }
 
-    /// Requests an Okta token with client credentials, then lists one user to prove the
-    /// service app holds an admin role.
+    /// Requests an Okta token with client credentials, then lists one user to prove that the
+    /// service app has an admin role.
     pub async fn okta_check(
         &self,
         domain: &str,
@@ -274,7 +274,7 @@ impl Providers {
         Ok(token.access_token().secret().clone())
     }
 
-    /// The HTTP client, which never follows redirects.
+    /// Returns the HTTP client, which never follows redirects.
     pub fn http(&self) -> &reqwest::Client {
         &self.http
     }

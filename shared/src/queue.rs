@@ -200,8 +200,8 @@ pub async fn send_all(
 pub struct MissingMessageId(pub usize);
 
 /// Parses each record's body with `parse`. A body that can never be parsed goes to the
-/// dead-letter queue with the reason; when even that fails, its message id is returned among
-/// the failures so that SQS delivers it again.
+/// dead-letter queue with the reason. If even that fails, its message id is among the returned
+/// failures, so that SQS delivers it again.
 pub async fn parse_records<T, E: std::fmt::Display>(
     dead_letter_queue: &DeadLetterQueue,
     records: Vec<aws_lambda_events::event::sqs::SqsMessage>,

@@ -137,10 +137,18 @@ async fn microsoft_full_unchanged_and_incremental_runs() {
     assert!(first.complete, "{first:?}");
     assert_eq!(first.mode, "full");
     assert_eq!(first.added, 250);
-    assert_eq!(
-        directory_users(&stack, Provider::Microsoft).await.len(),
-        250
-    );
+    let records = directory_users(&stack, Provider::Microsoft).await;
+    assert_eq!(records.len(), 250);
+    for user in &microsoft.users[..6] {
+        let record = &records[&user.id].user;
+        assert_eq!(
+            record.is_admin,
+            Some(user.is_admin),
+            "admin role of {}",
+            user.id
+        );
+        assert_eq!(record.mfa, Some(user.mfa_enrolled), "MFA of {}", user.id);
+    }
     let people = employees(&stack).await;
     assert_eq!(people.len(), 250 - guests, "guests are not employees");
     assert!(
@@ -512,6 +520,14 @@ async fn okta_deprovisioned_statuses_and_rate_limit_reset() {
         records[&okta.users[1].id].user.status,
         Some(AccountStatus::Active)
     );
+    for user in &okta.users[..6] {
+        assert_eq!(
+            records[&user.id].user.mfa,
+            Some(user.mfa_enrolled),
+            "factors of {}",
+            user.id
+        );
+    }
 
     // The server's clock runs two minutes behind: only reset minus Date is waited.
     stack.mock.inject(Fault {
@@ -898,4 +914,42 @@ async fn ten_thousand_users_per_provider() {
         "the credential check, 50 pages of 200 and one of deprovisioned users"
     );
     assert_eq!(employees(&stack).await.len(), 3 * USERS - guests);
+}
+
+#[tokio::test]
+async fn unchanged_resync_writes_no_record() {
+    let counter = rollcall_tests::counting::RequestCounter::default();
+    let config = directories(
+        Directory::default(),
+        Directory::generate("fabrikam.example", 300, 2),
+        Directory::default(),
+    );
+    let stack = ProviderStack::start_counted(config, &[], true, Some(&counter)).await;
+    stack.connect_and_sync(Provider::Google, &[]).await;
+
+    // Google has no change feed: this is a full run over the whole directory.
+    counter.reset();
+    stack.resync().await;
+    let run = last_sync(&stack, Provider::Google).await;
+    assert!(run.complete, "{run:?}");
+    assert_eq!(run.mode, "full");
+    let writes = counter.total(
+        "DynamoDB",
+        &[
+            "PutItem",
+            "UpdateItem",
+            "DeleteItem",
+            "BatchWriteItem",
+            "TransactWriteItems",
+        ],
+    );
+    assert_eq!(
+        writes, 3,
+        "only the run's lease, its outcome and the lease's removal"
+    );
+    assert_eq!(
+        counter.total("SQS", &["SendMessageBatch"]),
+        1,
+        "the scheduled job, no changes"
+    );
 }

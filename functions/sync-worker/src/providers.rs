@@ -302,8 +302,8 @@ fn okta_user(id: String, entry: &Value) -> DirectoryUser {
         .collect::<Vec<_>>()
         .join(" ");
     let secondary = profile["secondEmail"].as_str().map(str::to_owned);
-    // NOTE: Okta reports MFA only through each user's factors, one request per user, and admin
-    // roles only through role assignments. Neither is read yet, so both stay unknown.
+    // NOTE: Okta reports admin roles only through role assignments, which are not read, so the
+    // admin flag stays unknown. MFA comes from each user's factors, read by the users phase.
     DirectoryUser {
         aliases: aliases(secondary.into_iter(), email.as_deref()),
         name: (!name.is_empty()).then_some(name),

@@ -43,6 +43,9 @@ const MAX_DELAY_SECONDS: u64 = 900;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
+    /// A provider request failed; the step ends the invocation as the error requires.
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -178,6 +181,12 @@ pub(crate) fn fetch_stop(provider: Provider, error: FetchError) -> Stop {
     Stop::Failed { message, status }
 }
 
+/// What Graph's registration details report of one user.
+struct Registration {
+    mfa: Option<bool>,
+    is_admin: Option<bool>,
+}
+
 /// The state of one invocation of a run.
 pub(crate) struct Run<'a> {
     pub(crate) worker: &'a SyncWorker,
@@ -188,8 +197,8 @@ pub(crate) struct Run<'a> {
     seen_groups: HashSet<String>,
     /// Content hashes sent in this invocation, so a restarted listing sends nothing twice.
     sent: HashMap<String, String>,
-    /// Graph MFA registration by user id, read at the start of the users phase.
-    mfa: Option<HashMap<String, bool>>,
+    /// Graph registration details by user id, read at the start of the users phase.
+    registrations: Option<HashMap<String, Registration>>,
     pub(crate) deadline: Instant,
 }
 
@@ -237,7 +246,7 @@ impl SyncWorker {
             seen: HashMap::new(),
             seen_groups: HashSet::new(),
             sent: HashMap::new(),
-            mfa: None,
+            registrations: None,
             deadline: Instant::now() + self.config.time_budget,
         };
         let stop = match self.access_token(&run.integration).await {
@@ -415,32 +424,56 @@ impl Run<'_> {
         Ok(self.urls().users())
     }
 
-    /// Reads Graph MFA registrations into memory for this invocation.
-    async fn load_mfa(&mut self, fetcher: &mut Fetcher<'_>) -> Result<(), FetchError> {
+    /// Okta: whether the user has an active MFA factor. Okta reports factors only per user, so
+    /// this costs one request per listed user.
+    async fn okta_factors(
+        &self,
+        fetcher: &mut Fetcher<'_>,
+        id: &str,
+    ) -> Result<Option<bool>, FetchError> {
+        let url = format!(
+            "{}/api/v1/users/{}/factors",
+            self.worker.config.endpoints.okta(&self.integration.domain),
+            providers::percent_encode(id)
+        );
+        let (body, _) = fetcher.get(&url).await?;
+        Ok(body.as_array().map(|factors| {
+            factors
+                .iter()
+                .any(|f| f["status"].as_str() == Some("ACTIVE"))
+        }))
+    }
+
+    /// Reads Graph registration details (MFA and admin role) into memory for this invocation.
+    async fn load_registrations(&mut self, fetcher: &mut Fetcher<'_>) -> Result<(), FetchError> {
         let mut registrations = HashMap::new();
         let mut url = Some(self.urls().registration_details());
         while let Some(next) = url {
             let (body, headers) = fetcher.get(&next).await?;
             let page = providers::page(Provider::Microsoft, body, &headers, "value");
             for entry in &page.entries {
-                if let (Some(id), Some(registered)) =
-                    (entry["id"].as_str(), entry["isMfaRegistered"].as_bool())
-                {
-                    registrations.insert(id.to_owned(), registered);
+                if let Some(id) = entry["id"].as_str() {
+                    registrations.insert(
+                        id.to_owned(),
+                        Registration {
+                            mfa: entry["isMfaRegistered"].as_bool(),
+                            is_admin: entry["isAdmin"].as_bool(),
+                        },
+                    );
                 }
             }
             url = page.next;
         }
-        self.mfa = Some(registrations);
+        self.registrations = Some(registrations);
         Ok(())
     }
 
     async fn users_step(&mut self, fetcher: &mut Fetcher<'_>) -> Result<Step, RunError> {
         let provider = self.provider();
         if provider == Provider::Microsoft
-            && self.mfa.is_none()
+            && self.registrations.is_none()
             && self.allows(Feature::Mfa)
-            && let Err(error) = self.load_mfa(fetcher).await
+            && let Err(error) = self.load_registrations(fetcher).await
         {
             return Ok(Step::Stop(fetch_stop(provider, error)));
         }
@@ -484,7 +517,12 @@ impl Run<'_> {
                 None => warn!(provider = %provider, "a listed user has no id; skipped"),
             }
         }
-        self.send_users(users, removed).await?;
+        if let Err(error) = self.send_users(fetcher, users, removed).await {
+            return match error {
+                RunError::Fetch(error) => Ok(Step::Stop(fetch_stop(provider, error))),
+                other => Err(other),
+            };
+        }
 
         let next = match provider {
             Provider::Google => page
@@ -594,6 +632,7 @@ impl Run<'_> {
     /// Compares listed users with their stored records and sends the new and changed ones.
     async fn send_users(
         &mut self,
+        fetcher: &mut Fetcher<'_>,
         users: Vec<DirectoryUser>,
         removed: Vec<String>,
     ) -> Result<(), RunError> {
@@ -617,8 +656,15 @@ impl Run<'_> {
             let active = matches!(user.status, None | Some(AccountStatus::Active));
             let email = user.email.clone().filter(|_| !user.guest && active);
             self.seen.insert(user.id.clone(), email);
-            if let Some(mfa) = self.mfa.as_ref().and_then(|m| m.get(&user.id)) {
-                user.mfa = Some(*mfa);
+            if let Some(registration) = self.registrations.as_ref().and_then(|r| r.get(&user.id)) {
+                user.mfa = registration.mfa.or(user.mfa);
+                user.is_admin = registration.is_admin.or(user.is_admin);
+            }
+            if provider == Provider::Okta
+                && self.allows(Feature::Mfa)
+                && user.status != Some(AccountStatus::Deprovisioned)
+            {
+                user.mfa = self.okta_factors(fetcher, &user.id).await?;
             }
             let existing = stored_user(&user.id);
             if let Some(existing) = &existing {

@@ -1,9 +1,10 @@
 //! Benchmark: a 10,000-user directory per provider through the whole sync pipeline on the local
 //! stack (mock providers, sync worker, directory queue, directory writer, moto).
 //!
-//! For each provider it prints the provider requests by endpoint, the DynamoDB write requests
-//! and the wall time of three runs: the first sync, a resync of the unchanged directory, and a
-//! resync after 1% of the users changed their name. Run it with `scripts/bench sync`.
+//! Each provider gets three runs: the first sync, a resync of the unchanged directory, and a
+//! resync after 1% of the users changed their name. For each run it prints the provider
+//! requests by endpoint, the DynamoDB write requests and the wall time. Run it with
+//! `scripts/bench sync`.
 //!
 //! Microsoft and Google run with only their directory scopes, so the figures are the cost of
 //! reading users; Okta's scopes are granted in Okta and cannot be switched off, so its groups
@@ -92,7 +93,7 @@ async fn measure(
     }
 }
 
-/// The scopes to switch off so that only the directory is read.
+/// Returns the scopes to switch off so that only the directory is read.
 fn optional_scopes(provider: Provider) -> Vec<&'static str> {
     integration::catalogue(provider)
         .iter()

@@ -1,6 +1,6 @@
-//! Connects a local stack to the mock identity providers: Rollcall's own application secrets go
-//! into the local Secrets Manager, and the template parameters that a deployment sets by hand
-//! (client ids, secret ARNs, redirect URIs) point at them and at the mock.
+//! Connects a local stack to the mock identity providers. Rollcall's own application secrets go
+//! into the local Secrets Manager. The template parameters that a deployment sets by hand
+//! (client ids, secret ARNs, redirect URIs) then point at them and at the mock.
 
 use std::sync::OnceLock;
 
@@ -20,8 +20,8 @@ pub enum ProvidersError {
     Key(String),
 }
 
-/// A PEM RSA key for the local Google service account, made once per process. The mock does
-/// not check signatures, so any key will do; it only has to be one Google could have issued.
+/// Returns a PEM RSA key for the local Google service account, made once per process. The mock
+/// does not check signatures, so any RSA key of the kind Google issues will do.
 fn service_account_key() -> Result<&'static str, ProvidersError> {
     static KEY: OnceLock<String> = OnceLock::new();
     if let Some(key) = KEY.get() {
@@ -55,6 +55,7 @@ pub async fn configure(
         "private_key": service_account_key()?,
     })
     .to_string();
+
     let secrets = [
         (
             "MicrosoftClientSecretArn",
@@ -82,6 +83,7 @@ pub async fn configure(
             .map_err(|e| AwsError::new("SecretsManager", "CreateSecret", e))?;
         stack.set_parameter(parameter, output.arn.unwrap_or_default());
     }
+
     let redirect = |provider: &str| {
         credentials
             .redirect_uris
