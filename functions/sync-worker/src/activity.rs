@@ -406,6 +406,10 @@ impl Run<'_> {
                 "{}/admin/directory/v1/users/{id}/tokens",
                 endpoints.google_admin
             ),
+            // NOTE: this reads every mailbox with the token delegated to the Workspace
+            // administrator. Google grants another user's Gmail settings only to a token
+            // delegated to that user, which needs one token request per mailbox; the mock
+            // accepts the administrator's token, so that path is untested.
             ActivityStep::GmailFilters => format!(
                 "{}/gmail/v1/users/{email}/settings/filters",
                 endpoints.google_gmail
