@@ -115,9 +115,11 @@ const SYNC_QUEUES: [&str; 2] = ["SyncQueue", "DirectoryQueue"];
 impl ProviderStack {
     /// Waits until the sync and directory queues are empty, and checks that their dead-letter
     /// queues stayed empty.
+    /// The bound is generous because a 10,000-user first sync on moto in a debug build takes
+    /// minutes on two cores.
     pub async fn settle(&self) {
         self.runner
-            .wait_until_idle(&SYNC_QUEUES, Duration::from_secs(600))
+            .wait_until_idle(&SYNC_QUEUES, Duration::from_secs(1_500))
             .await
             .expect("sync and directory queues drain");
         let depths = self.runner.queue_depths().await.unwrap();

@@ -33,7 +33,9 @@ const LEASE_MARGIN_SECONDS: i64 = 120;
 const RUN_ITEM_TTL_DAYS: i64 = 7;
 /// Restarts of a listing whose page token expired before the run gives up.
 const MAX_RESTARTS: u32 = 3;
-const CHANGES_PER_MESSAGE: usize = 50;
+/// Changes per directory message. The writer takes batches of 10 messages and writes each new
+/// employee in its own transaction, so 200 per batch leaves room within its 60-second timeout.
+const CHANGES_PER_MESSAGE: usize = 20;
 /// Ids per checkpointed item of seen ids, well inside DynamoDB's 400 KB item limit.
 const SEEN_IDS_PER_ITEM: usize = 5_000;
 /// A full run happens at least this often, since deltas can miss deletions.
