@@ -8,8 +8,8 @@ happen: it serialises conflicting transactions and rejects the loser with Transa
 DynamoDB request gives moto the same guarantee. Other services, such as SQS long polling,
 keep running concurrently.
 
-moto also saves a deep copy of every table a transaction writes to, so that it can roll back,
-which makes each TransactWriteItems take time in proportion to the table's size: a directory
+moto also saves a deep copy of every table a transaction writes to, so that it can roll back.
+Each TransactWriteItems then takes time in proportion to the table's size, and a directory
 sync that creates 10,000 employees would take hours. Because DynamoDB requests run one at a
 time here, saving only the items the transaction names, and restoring them if it fails, gives
 the same result. `save_only_transaction_items` installs that.

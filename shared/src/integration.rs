@@ -201,7 +201,9 @@ pub fn catalogue(provider: Provider) -> &'static [Scope] {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ScopeError {
-    #[error("{scope} is not a {provider} scope")]
+    #[error(
+        "{scope} is not a {provider} scope; name scopes in full, as the scope catalogue lists them"
+    )]
     Unknown { provider: Provider, scope: String },
     #[error("{scope} is required and cannot be switched off")]
     Required { scope: String },
@@ -469,7 +471,7 @@ pub enum DomainError {
     IpAddress,
     #[error("the Okta domain is not a valid host name")]
     Invalid,
-    #[error("the Okta domain must end in one of: {0}")]
+    #[error("the Okta domain must be an org's subdomain of one of: {0}")]
     NotOkta(String),
 }
 

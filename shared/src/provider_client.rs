@@ -24,10 +24,10 @@ pub enum ProviderError {
     /// The provider returned 401 or 403 to an API call.
     #[error("the provider denied access (HTTP {status})")]
     Denied { status: u16 },
-    /// The provider could not be reached or answered with a server error.
+    /// The provider could not be reached or returned a server error.
     #[error("the provider could not be reached: {0}")]
     Unavailable(String),
-    /// The provider answered with something this code cannot read.
+    /// The provider returned a response this code cannot read.
     #[error("the provider's answer was not understood: {0}")]
     Unexpected(String),
 }
@@ -101,7 +101,8 @@ pub struct Providers {
 
 impl Providers {
     pub fn new(endpoints: ProviderEndpoints) -> Self {
-        // Token endpoints answer directly; following a redirect could send a secret elsewhere.
+        // Token endpoints respond directly, and following a redirect could send a secret
+        // elsewhere.
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(REQUEST_TIMEOUT)

@@ -1,7 +1,7 @@
-//! Connecting identity providers through the local runner and the mock providers: the full
-//! Microsoft admin-consent, Google PKCE and Okta credential flows, declined and cancelled
-//! consent, every kind of bad state, failed exchanges, exact redirect URIs, the Okta domain
-//! guard, the scope catalogue, and log lines free of secrets.
+//! Connecting identity providers through the local runner and the mock providers. The tests
+//! run the full Microsoft admin-consent, Google PKCE and Okta credential flows. They also cover
+//! declined and cancelled consent, every kind of bad state, failed exchanges, exact redirect
+//! URIs, the Okta domain guard, the scope catalogue, and log lines free of secrets.
 
 use mock_idp::{Credentials, Fault, FaultKind};
 use reqwest::StatusCode;
@@ -202,7 +202,7 @@ async fn bad_states_are_rejected_before_any_exchange() {
         assert_eq!(body["reason"], reason, "{query}");
     }
 
-    // A valid state with an answer that does not confirm consent.
+    // A valid state with a callback that does not confirm consent.
     for query in [
         "tenant=6f0b1a2c-3d4e-4f50-8a61-7b8c9d0e1f23".to_owned(),
         "admin_consent=True&tenant=organizations".to_owned(),
@@ -225,7 +225,7 @@ async fn bad_states_are_rejected_before_any_exchange() {
 }
 
 #[tokio::test]
-async fn a_failed_exchange_stores_nothing_and_reconsent_works() {
+async fn failed_exchange_stores_nothing() {
     let setup = Setup::start().await;
     setup.mock.inject(Fault {
         endpoint: "microsoft.token".into(),
@@ -311,7 +311,7 @@ async fn google_pkce_consent_and_domain_wide_delegation() {
         body["delegation"]["admin_email"],
         setup.credentials.google_delegated_admin.as_str()
     );
-    // As anyone else, Google answers unauthorized_client and the error says what to authorise.
+    // As anyone else, Google returns unauthorized_client, and the error names what to authorise.
     let (status, body) = setup
         .admin
         .put(

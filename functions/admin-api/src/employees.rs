@@ -186,7 +186,7 @@ pub async fn detail(
             "login_methods": a.login_methods, "identity_providers": a.identity_providers,
             "first_seen": a.first_seen, "last_seen": a.last_seen,
         })).collect::<Vec<_>>(),
-        // MFA is enrolled when any linked directory says so; null until a directory reports it.
+        // MFA is enrolled when any linked directory reports it, and null until one reports it.
         "mfa": directory.iter().filter_map(|d| d.user.mfa).reduce(|a, b| a || b),
         "directory": directory.iter().map(|d| json!({
             "provider": d.provider, "provider_id": d.user.id, "email": d.user.email,
@@ -198,8 +198,8 @@ pub async fn detail(
     Ok(json(StatusCode::OK, &body))
 }
 
-/// The directory records linked to an employee, and their grants, mailbox rules and apps by
-/// kind.
+/// Reads the directory records linked to an employee, and their grants, mailbox rules, apps
+/// and sign-ins by kind.
 async fn directory_view(
     store: &Store,
     tenant_pk: &str,

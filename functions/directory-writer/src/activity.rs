@@ -3,6 +3,7 @@
 
 use chrono::Utc;
 use rollcall::directory::{self, Activity, ActivityItem, DirectoryUserItem};
+use rollcall::telemetry::storage_time;
 
 use crate::{ApplyError, Context, DirectoryWriter};
 
@@ -41,7 +42,7 @@ impl DirectoryWriter {
                 employee_id: user.and_then(|u| u.employee_id),
                 activity: activity.clone(),
                 content_hash: hash,
-                updated_at: Utc::now().to_rfc3339(),
+                updated_at: storage_time(Utc::now()),
             })
             .await?;
         Ok(())

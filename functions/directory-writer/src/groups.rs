@@ -8,6 +8,7 @@ use chrono::Utc;
 use rollcall::directory::{self, DirectoryGroup, DirectoryGroupItem, DirectoryUserItem};
 use rollcall::store::{Key, decode};
 use rollcall::table::{self, GroupKind, GroupNameItem};
+use rollcall::telemetry::storage_time;
 use tracing::info;
 
 use crate::{ApplyError, Context, DirectoryWriter};
@@ -61,7 +62,7 @@ impl DirectoryWriter {
             }
         }
 
-        let now = Utc::now().to_rfc3339();
+        let now = storage_time(Utc::now());
         let renamed = stored.as_ref().filter(|s| s.name != group.name);
         if stored.is_none() || renamed.is_some() {
             if let Some(old) = renamed {

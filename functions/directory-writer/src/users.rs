@@ -9,6 +9,7 @@ use rollcall::directory::{self, DirectoryChange, DirectoryUser, DirectoryUserIte
 use rollcall::email::canonical_email;
 use rollcall::store::{Key, decode};
 use rollcall::table::{self, EmailOwnerItem, EmployeeItem, LicenceState, NewEmployee, sort_name};
+use rollcall::telemetry::storage_time;
 use tracing::{info, warn};
 
 use crate::{ApplyError, Context, DirectoryWriter};
@@ -59,7 +60,7 @@ impl DirectoryWriter {
         if stored.as_ref().is_some_and(|s| s.content_hash == hash) {
             return Ok(());
         }
-        let now = Utc::now().to_rfc3339();
+        let now = storage_time(Utc::now());
         let item = DirectoryUserItem {
             pk: context.pk.clone(),
             sk,

@@ -10,6 +10,7 @@ use rollcall::integration::{self, Delegation, Provider};
 use rollcall::oauth_state::{self, OAuthStateItem, STATE_LIFETIME};
 use rollcall::problem::Problem;
 use rollcall::table;
+use rollcall::telemetry::storage_time;
 use serde::Deserialize;
 use serde_json::json;
 use tracing::{info, warn};
@@ -196,7 +197,7 @@ impl OAuthCallback {
             requested_by: admin.email.clone(),
             scopes: scopes.clone(),
             code_verifier,
-            created_at: now.to_rfc3339(),
+            created_at: storage_time(now),
             expires_at: expires.timestamp(),
         };
         self.store.put(&item).await.map_err(internal)?;
@@ -207,7 +208,7 @@ impl OAuthCallback {
             &json!({
                 "provider": provider,
                 "authorize_url": authorize_url.as_str(),
-                "expires_at": expires.to_rfc3339(),
+                "expires_at": storage_time(expires),
                 "scopes": scopes,
                 "disabled_features": integration::disabled_features(provider, &scopes),
             }),
@@ -324,7 +325,7 @@ impl OAuthCallback {
             client_id: key.client_id.clone(),
             admin_email: admin_email.as_str().to_owned(),
             scopes,
-            checked_at: Utc::now().to_rfc3339(),
+            checked_at: storage_time(Utc::now()),
         });
         self.store.put(&item).await.map_err(internal)?;
 
@@ -342,7 +343,7 @@ impl OAuthCallback {
     }
 }
 
-/// An error that tells a Workspace administrator exactly what to authorise.
+/// Builds the error that names what a Workspace administrator must authorise.
 fn delegation_problem(
     error: &ProviderError,
     key: &ServiceAccountKey,

@@ -13,6 +13,7 @@ use rollcall::integration::{
 };
 use rollcall::problem::Problem;
 use rollcall::table;
+use rollcall::telemetry::storage_time;
 use serde::Serialize;
 use tracing::{error, info};
 
@@ -101,7 +102,7 @@ impl OAuthCallback {
                 409,
                 "Conflict",
                 format!(
-                    "this tenant is already connected to {provider} directory {}; disconnect it before connecting another",
+                    "this tenant is already connected to {provider} directory {}, and a tenant connects one directory per provider",
                     item.provider_tenant
                 ),
             )
@@ -131,7 +132,7 @@ impl OAuthCallback {
             secret_arn: connection.secret_arn,
             client_id: connection.client_id,
             status: IntegrationStatus::Connected,
-            connected_at: Utc::now().to_rfc3339(),
+            connected_at: storage_time(Utc::now()),
             connected_by: connection.connected_by,
             delegation: previous.and_then(|p| p.delegation),
             last_error: None,

@@ -4,8 +4,9 @@
 //! `/v1/oauth/callback/{provider}`, which carries no Rollcall credential: the single-use
 //! `state` names the tenant there.
 //!
-//! A connection stores nothing until the provider has proven the credential works; then it
-//! records the integration, keeps the credential in Secrets Manager and queues a first sync.
+//! A connection stores nothing until the provider has proven the credential works. Only then
+//! does it record the integration, keep the credential in Secrets Manager and queue a first
+//! sync.
 
 mod callback;
 mod connect;

@@ -408,8 +408,8 @@ impl Run<'_> {
             ),
             // NOTE: this reads every mailbox with the token delegated to the Workspace
             // administrator. Google grants another user's Gmail settings only to a token
-            // delegated to that user, which needs one token request per mailbox; the mock
-            // accepts the administrator's token, so that path is untested.
+            // delegated to that user, one token request per mailbox. The mock accepts the
+            // administrator's token, so that path is untested.
             ActivityStep::GmailFilters => format!(
                 "{}/gmail/v1/users/{email}/settings/filters",
                 endpoints.google_gmail

@@ -21,6 +21,7 @@ use rollcall::integration::{
 use rollcall::queue::{self, SendError};
 use rollcall::store::{Key, StoreError, decode};
 use rollcall::table;
+use rollcall::telemetry::storage_time;
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
@@ -183,7 +184,7 @@ pub(crate) fn fetch_stop(provider: Provider, error: FetchError) -> Stop {
     Stop::Failed { message, status }
 }
 
-/// What Graph's registration details report of one user.
+/// One user's entry in Graph's registration details.
 struct Registration {
     mfa: Option<bool>,
     is_admin: Option<bool>,
@@ -316,7 +317,7 @@ fn new_run(job: &SyncJob, integration: &IntegrationItem, now: DateTime<Utc>) -> 
         phase: Phase::Users,
         cursor: None,
         activity_step: 0,
-        started_at: now.to_rfc3339(),
+        started_at: storage_time(now),
         lease_until: 0,
         restarts: 0,
         backoff_millis: 0,
@@ -881,7 +882,7 @@ impl Run<'_> {
         error: Option<String>,
         status: Option<IntegrationStatus>,
     ) -> Result<(), RunError> {
-        let now = Utc::now().to_rfc3339();
+        let now = storage_time(Utc::now());
         let summary = SyncSummary {
             run_id: self.item.run_id.clone(),
             mode: self.item.mode.as_str().to_owned(),

@@ -108,8 +108,7 @@ impl Store {
             .client
             .get_item()
             .table_name(&self.table_name)
-            .key(table::PK, AttributeValue::S(pk.to_owned()))
-            .key(table::SK, AttributeValue::S(sk.to_owned()))
+            .set_key(Some(key_attributes(&(pk.to_owned(), sk.to_owned()))))
             .consistent_read(true)
             .send()
             .await
@@ -128,8 +127,7 @@ impl Store {
             .client
             .delete_item()
             .table_name(&self.table_name)
-            .key(table::PK, AttributeValue::S(pk.to_owned()))
-            .key(table::SK, AttributeValue::S(sk.to_owned()))
+            .set_key(Some(key_attributes(&(pk.to_owned(), sk.to_owned()))))
             .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
             .send()
             .await

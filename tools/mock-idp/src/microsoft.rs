@@ -411,7 +411,7 @@ pub async fn users_delta(
     let directory = state.directory("microsoft");
     let render_user = |u: &User| render(u, &directory.domain, select.as_deref());
 
-    // `$deltatoken=latest` answers with no users and a deltaLink for changes from now on.
+    // `$deltatoken=latest` returns no users and a deltaLink for changes from now on.
     if delta_token.is_some_and(|t| t == "latest") {
         let body = json!({"@odata.context": context_url(&state, "users"), "value": [], "@odata.deltaLink": delta_link(&state, &query)});
         return Ok(axum::Json(body).into_response());

@@ -59,7 +59,7 @@ pub async fn list(
     let now = Utc::now();
     let since = parse_time(query.get("since"), "since")?.unwrap_or(now - Duration::days(7));
     let until = parse_time(query.get("until"), "until")?.unwrap_or(now);
-    let wanted = match query.get("filter").map(String::as_str) {
+    let event_type = match query.get("filter").map(String::as_str) {
         None => None,
         Some(filter) => Some(
             filter
@@ -74,7 +74,9 @@ pub async fn list(
     let published = now - Duration::days(1);
     let directory = state.directory("okta");
     let mut pairs = Vec::new();
-    if published >= since && published <= until && wanted.as_deref().is_none_or(|w| w == SSO_EVENT)
+    if published >= since
+        && published <= until
+        && event_type.as_deref().is_none_or(|w| w == SSO_EVENT)
     {
         for app in &directory.apps {
             for user in directory.users_among(&app.assigned) {
