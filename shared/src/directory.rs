@@ -184,6 +184,9 @@ impl Activity {
     }
 }
 
+/// Every kind of activity data, as [`Activity::kind`] names them.
+pub const ACTIVITY_KINDS: [&str; 4] = ["oauth_grants", "mail_rules", "sso_apps", "sign_ins"];
+
 pub fn activity_prefix(provider: Provider, kind: &str) -> String {
     format!("ACTIVITY#{provider}#{kind}#")
 }
@@ -250,6 +253,54 @@ impl DirectoryMessage {
     }
 }
 
+pub const REVOCATION_JOB_VERSION: u32 = 1;
+
+/// The step a revocation cascade is at. Each step deletes what it handles, so a step that
+/// runs again after a crash starts from what is left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RevocationStep {
+    /// Directory users, their activity data and the employees only they hold.
+    Users,
+    /// Directory groups and employees' memberships of them.
+    Groups,
+    /// Activity data without a directory user, and the sync run's own items.
+    Leftovers,
+    /// The integration item itself.
+    Finish,
+}
+
+/// One page of the cascade that removes a revoked integration's data, for the directory
+/// queue. The message that finishes a page queues the next one before it is acknowledged.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RevocationJob {
+    pub version: u32,
+    pub tenant_id: TenantId,
+    pub provider: Provider,
+    pub revocation_id: String,
+    pub step: RevocationStep,
+    pub sent_at: DateTime<Utc>,
+}
+
+/// A message of the directory queue: changes from a sync run, or a page of a revocation.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DirectoryQueueMessage {
+    Changes(DirectoryMessage),
+    Revocation(RevocationJob),
+}
+
+impl DirectoryQueueMessage {
+    pub fn from_body(body: &str) -> Result<Self, EnvelopeError> {
+        let value: serde_json::Value = serde_json::from_str(body)?;
+        if value.get("revocation_id").is_some() {
+            crate::envelope::decode(body, REVOCATION_JOB_VERSION, |m: &RevocationJob| m.version)
+                .map(Self::Revocation)
+        } else {
+            DirectoryMessage::from_body(body).map(Self::Changes)
+        }
+    }
+}
+
 pub const DIRECTORY_USER_SK_PREFIX: &str = "DIRUSER#";
 
 pub fn directory_user_prefix(provider: Provider) -> String {
@@ -291,6 +342,10 @@ pub struct DirectoryUserItem {
     pub content_hash: String,
     pub first_seen: String,
     pub updated_at: String,
+    /// When a complete listing or the provider last reported the user gone. The record stays
+    /// while its employee does, so the console can show that the directory account is gone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub removed_at: Option<String>,
 }
 
 /// A directory group as stored beside custom groups (`GROUP#<group id>`, kind `directory`).

@@ -303,6 +303,9 @@ pub enum IntegrationStatus {
     ReauthorisationRequired,
     /// The provider refused a request for lack of permission; an administrator must act.
     NeedsAttention,
+    /// An administrator deleted the integration. Its secret is gone, no sync runs, and the
+    /// cascade that removes its data is under way; the item itself goes last.
+    Revoking,
 }
 
 /// Google domain-wide delegation: Rollcall's service account acts as `admin_email`.
@@ -378,6 +381,13 @@ pub struct IntegrationItem {
     pub last_full_sync_at: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_sync: Option<SyncSummary>,
+    /// Set with status `revoking`: the id of the cascade and when it was requested.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revocation_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_by: Option<String>,
 }
 
 /// The providers' API addresses. A deployment leaves `PROVIDER_BASE_URL` unset and reaches the

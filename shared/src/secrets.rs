@@ -77,4 +77,23 @@ impl Secrets {
             Err(e) => Err(AwsError::new("SecretsManager", "CreateSecret", e)),
         }
     }
+
+    /// Deletes an integration's credential at once, without a recovery window, so a revoked
+    /// integration leaves no usable token behind. A secret that does not exist counts as
+    /// deleted. Rollcall's own application secrets have other names and are never touched.
+    pub async fn delete(&self, tenant_id: &TenantId, provider: Provider) -> Result<(), AwsError> {
+        let name = format!("{}/{tenant_id}/{provider}", self.name_prefix);
+        let result = self
+            .client
+            .delete_secret()
+            .secret_id(&name)
+            .force_delete_without_recovery(true)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(SdkError::ServiceError(e)) if e.err().is_resource_not_found_exception() => Ok(()),
+            Err(e) => Err(AwsError::new("SecretsManager", "DeleteSecret", e)),
+        }
+    }
 }

@@ -17,6 +17,7 @@
 //! | administrator | `ADMIN#<canonical email>` |
 //! | group | `GROUP#<group id>` |
 //! | group name (one group per name) | `GROUPNAME#<lowercase name>` |
+//! | inactivity sweep audit entry | `SWEEP#<date>` |
 //!
 //! Index `gsi2` lists employees by licence state in name order (`gsi2pk` is the licence
 //! partition, `gsi2sk = <lowercase name or email>#<employee id>`).
@@ -25,7 +26,12 @@
 //! an email's SaaS accounts (`gsi1pk = TENANT#<tenant>#EMAIL#<email>`,
 //! `gsi1sk = ACCOUNT#<app domain>`), and employees by licence state in first-seen order
 //! (`gsi1pk = TENANT#<tenant>#LICENCE#<licensed|unlicensed>`,
-//! `gsi1sk = <first seen>#<employee id>`).
+//! `gsi1sk = <first seen>#<employee id>`). Tenants are listed under `gsi1pk = TENANTS`.
+//!
+//! Index `gsi3` lists employees by their last extension activity, oldest first
+//! (`gsi3pk = TENANT#<tenant>#EXTENSION_ACTIVITY`, `gsi3sk = <last activity>#<employee id>`).
+//! It is sparse: the inactivity sweep removes an employee it has dealt with, and the next
+//! activity adds them again.
 
 use serde::{Deserialize, Serialize};
 
@@ -83,6 +89,25 @@ pub fn licence_gsi1_pk(tenant_id: &TenantId, state: LicenceState) -> String {
 }
 
 pub const GSI2: &str = "gsi2";
+pub const GSI3: &str = "gsi3";
+pub const GSI3_PK: &str = "gsi3pk";
+pub const GSI3_SK: &str = "gsi3sk";
+
+/// The `gsi1` partition that lists every tenant.
+pub const TENANTS_GSI1_PK: &str = "TENANTS";
+
+pub fn extension_activity_gsi3_pk(tenant_id: &TenantId) -> String {
+    format!("TENANT#{tenant_id}#EXTENSION_ACTIVITY")
+}
+
+pub fn extension_activity_gsi3_sk(last_activity: &str, employee_id: &str) -> String {
+    format!("{last_activity}#{employee_id}")
+}
+
+/// The audit entry of one day's inactivity sweep of a tenant. `date` is `YYYY-MM-DD`.
+pub fn sweep_sk(date: &str) -> String {
+    format!("SWEEP#{date}")
+}
 
 pub fn licence_gsi1_sk(first_seen: &str, employee_id: &str) -> String {
     format!("{first_seen}#{employee_id}")
@@ -107,6 +132,10 @@ fn default_inactivity_days() -> u32 {
 pub struct TenantItem {
     pub pk: String,
     pub sk: String,
+    /// [`TENANTS_GSI1_PK`], so that daily jobs can list the tenants.
+    pub gsi1pk: String,
+    /// The tenant id.
+    pub gsi1sk: String,
     pub tenant_id: TenantId,
     pub name: String,
     pub created_at: String,
@@ -211,6 +240,18 @@ pub struct EmployeeItem {
     pub directory_google: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub directory_okta: Option<String>,
+    /// The newest event time any of the employee's browser profiles reported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_extension_activity: Option<String>,
+    /// Index `gsi3` keys, present while the inactivity sweep may still have to act.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gsi3pk: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gsi3sk: Option<String>,
+    /// Set by the inactivity sweep: the employee's browser and directory activity is no longer
+    /// shown. New extension activity removes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activity_hidden_at: Option<String>,
 }
 
 /// The initial values of a new employee record.
@@ -254,8 +295,60 @@ impl EmployeeItem {
             directory_microsoft: None,
             directory_google: None,
             directory_okta: None,
+            last_extension_activity: None,
+            gsi3pk: None,
+            gsi3sk: None,
+            activity_hidden_at: None,
         }
     }
+}
+
+impl EmployeeItem {
+    /// Records extension activity at `time` (storage format) on a new employee.
+    pub fn with_extension_activity(mut self, tenant_id: &TenantId, time: &str) -> Self {
+        self.last_extension_activity = Some(time.to_owned());
+        self.gsi3pk = Some(extension_activity_gsi3_pk(tenant_id));
+        self.gsi3sk = Some(extension_activity_gsi3_sk(time, &self.employee_id));
+        self
+    }
+}
+
+/// The audit entry of one tenant's sweep on one day, as stored (`SWEEP#<date>`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SweepItem {
+    pub pk: String,
+    pub sk: String,
+    pub date: String,
+    #[serde(default)]
+    pub started_at: Option<String>,
+    #[serde(default)]
+    pub finished_at: Option<String>,
+    #[serde(default)]
+    pub inactivity_days: u32,
+    /// Activity before this time counted as inactive.
+    #[serde(default)]
+    pub cutoff: Option<String>,
+    /// Employees whose licence the sweep removed.
+    #[serde(
+        with = "serde_dynamo::string_set",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub unlicensed_ids: Vec<String>,
+    /// Employees whose activity the sweep stopped showing, licensed or not.
+    #[serde(
+        with = "serde_dynamo::string_set",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub activity_hidden_ids: Vec<String>,
+    /// Figures of the day's last run.
+    #[serde(default)]
+    pub candidates_read: u64,
+    #[serde(default)]
+    pub kept_with_accounts: u64,
+    #[serde(default)]
+    pub active_again: u64,
 }
 
 /// Returns the key employees sort by in name order: the lowercase name, or the email when the

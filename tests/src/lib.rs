@@ -173,11 +173,52 @@ impl TestStack {
             .expect("query succeeds")
     }
 
+    /// Returns every employee of a tenant.
+    pub async fn employees(&self, tenant: &str) -> Vec<rollcall::table::EmployeeItem> {
+        self.items(tenant, "EMPLOYEE#")
+            .await
+            .into_iter()
+            .map(|item| serde_dynamo::from_item(item).expect("an employee item"))
+            .collect()
+    }
+
     pub async fn item<T: serde::de::DeserializeOwned>(&self, tenant: &str, sk: &str) -> Option<T> {
         self.store
             .get(&format!("TENANT#{tenant}"), sk)
             .await
             .expect("get succeeds")
+    }
+
+    /// Records a connected integration for a tenant, as the connect flow would, for tests that
+    /// feed the directory writer directly.
+    pub async fn seed_integration(&self, tenant: &str, provider: rollcall::integration::Provider) {
+        use rollcall::integration::{self, IntegrationItem, IntegrationStatus};
+        let tenant_id = TenantId::parse(tenant).unwrap();
+        let item = IntegrationItem {
+            pk: rollcall::table::tenant_pk(&tenant_id),
+            sk: integration::integration_sk(provider),
+            gsi1pk: integration::INTEGRATIONS_GSI1_PK.to_owned(),
+            gsi1sk: integration::integrations_gsi1_sk(&tenant_id, provider),
+            tenant_id,
+            provider,
+            provider_tenant: "seeded".into(),
+            domain: "example.com".into(),
+            scopes: Vec::new(),
+            secret_arn: String::new(),
+            client_id: None,
+            status: IntegrationStatus::Connected,
+            connected_at: "2026-01-01T00:00:00.000Z".into(),
+            connected_by: "owner@example.com".into(),
+            delegation: None,
+            last_error: None,
+            delta_link: None,
+            last_full_sync_at: None,
+            last_sync: None,
+            revocation_id: None,
+            revoked_at: None,
+            revoked_by: None,
+        };
+        self.store.put(&item).await.unwrap();
     }
 
     /// Adds an administrator with `role` to a tenant.

@@ -2,7 +2,7 @@
 //! consent flows, and reading what the connection and syncs stored.
 
 use local_runner::Runner;
-use mock_idp::{Credentials, Directory, MockConfig, MockIdp};
+use mock_idp::{AccountState, Credentials, Directory, MockConfig, MockIdp, User};
 use reqwest::StatusCode;
 use rollcall::envelope::SyncJob;
 use rollcall::integration::{IntegrationItem, Provider, integration_sk};
@@ -81,6 +81,25 @@ impl ProviderStack {
             admin,
             credentials,
         }
+    }
+}
+
+/// An active directory user named Dana Lee, with a mailbox and MFA, and nothing else.
+pub fn directory_user(id: &str, email: &str) -> User {
+    User {
+        id: id.to_owned(),
+        email: email.to_owned(),
+        given_name: "Dana".to_owned(),
+        family_name: "Lee".to_owned(),
+        aliases: Vec::new(),
+        is_admin: false,
+        mfa_enrolled: true,
+        state: AccountState::Active,
+        guest: false,
+        has_mailbox: true,
+        last_updated: None,
+        grants: Vec::new(),
+        mail_rules: Vec::new(),
     }
 }
 

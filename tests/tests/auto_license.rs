@@ -64,17 +64,9 @@ async fn tenant(stack: &TestStack, tenant: &str) -> TenantItem {
         .expect("tenant exists")
 }
 
-async fn employees(stack: &TestStack, tenant: &str) -> Vec<EmployeeItem> {
-    stack
-        .items(tenant, "EMPLOYEE#")
-        .await
-        .into_iter()
-        .map(|item| serde_dynamo::from_item(item).unwrap())
-        .collect()
-}
-
 async fn employee_by_email(stack: &TestStack, tenant: &str, email: &str) -> Option<EmployeeItem> {
-    employees(stack, tenant)
+    stack
+        .employees(tenant)
         .await
         .into_iter()
         .find(|e| e.emails.iter().any(|known| known == email))
@@ -371,7 +363,7 @@ async fn many_browsers_one_employee() {
         assert_eq!(task.await.unwrap(), 0);
     }
 
-    let all = employees(&stack, "acme").await;
+    let all = stack.employees("acme").await;
     assert_eq!(all.len(), 1);
     assert_eq!(all[0].licence_state, LicenceState::Licensed);
     assert_eq!(
@@ -451,7 +443,7 @@ async fn seats_never_over_assigned() {
     }
     assert_eq!(pending, 0, "every observation is processed after retries");
 
-    let all = employees(&stack, "acme").await;
+    let all = stack.employees("acme").await;
     let licensed = all
         .iter()
         .filter(|e| e.licence_state == LicenceState::Licensed)
@@ -466,7 +458,8 @@ async fn seats_never_over_assigned() {
         .map(|e| (e.employee_id.clone(), e))
         .collect();
     assert_eq!(run(bodies, 9).await, 0, "redelivery succeeds");
-    let after: HashMap<String, EmployeeItem> = employees(&stack, "acme")
+    let after: HashMap<String, EmployeeItem> = stack
+        .employees("acme")
         .await
         .into_iter()
         .map(|e| (e.employee_id.clone(), e))

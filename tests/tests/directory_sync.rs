@@ -11,14 +11,14 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use mock_idp::{AccountState, Credentials, Directory, Fault, FaultKind, MockConfig, User};
+use mock_idp::{AccountState, Credentials, Directory, Fault, FaultKind, MockConfig};
 use reqwest::StatusCode;
 use rollcall::directory::{
     AccountStatus, Activity, ActivityItem, DirectoryUserItem, directory_user_sk,
 };
 use rollcall::integration::{IntegrationItem, IntegrationStatus, Provider, SyncSummary};
 use rollcall::table::{EmployeeItem, LicenceState};
-use rollcall_tests::providers::{ProviderStack, TENANT};
+use rollcall_tests::providers::{ProviderStack, TENANT, directory_user as user};
 use serde_json::json;
 
 fn directories(microsoft: Directory, google: Directory, okta: Directory) -> MockConfig {
@@ -27,24 +27,6 @@ fn directories(microsoft: Directory, google: Directory, okta: Directory) -> Mock
         google,
         okta,
         credentials: Credentials::default(),
-    }
-}
-
-fn user(id: &str, email: &str) -> User {
-    User {
-        id: id.to_owned(),
-        email: email.to_owned(),
-        given_name: "Dana".to_owned(),
-        family_name: "Lee".to_owned(),
-        aliases: Vec::new(),
-        is_admin: false,
-        mfa_enrolled: true,
-        state: AccountState::Active,
-        guest: false,
-        has_mailbox: true,
-        last_updated: None,
-        grants: Vec::new(),
-        mail_rules: Vec::new(),
     }
 }
 
@@ -645,15 +627,19 @@ async fn removals_across_continued_invocations() {
     assert!(employee_by_email(&stack, &leaver.email).await.is_none());
     let kept = employee_by_email(&stack, &enrolled.email).await.unwrap();
     assert_eq!(kept.sources, vec!["extension".to_owned()]);
-    assert_eq!(kept.directory_okta, None);
+    // The record stays, marked removed, so the console shows the account is gone.
+    assert_eq!(kept.directory_okta.as_deref(), Some(enrolled.id.as_str()));
     let records = directory_users(&stack, Provider::Okta).await;
-    assert_eq!(records.len(), 448);
-    assert!(
-        stack
-            .stack
-            .item::<serde_json::Value>(TENANT, &directory_user_sk(Provider::Okta, &enrolled.id))
-            .await
-            .is_none()
+    assert_eq!(records.len(), 449);
+    let record: DirectoryUserItem = stack
+        .stack
+        .item(TENANT, &directory_user_sk(Provider::Okta, &enrolled.id))
+        .await
+        .unwrap();
+    assert!(record.removed_at.is_some());
+    assert_eq!(
+        records.values().filter(|r| r.removed_at.is_some()).count(),
+        1
     );
 }
 

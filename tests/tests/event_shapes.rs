@@ -7,7 +7,7 @@ use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_http::RequestExt;
 use lambda_http::request::RequestContext;
 use rollcall::aws::Clients;
-use rollcall::directory::DirectoryMessage;
+use rollcall::directory::DirectoryQueueMessage;
 use rollcall::envelope::{IdentityObservation, MailMessage, SyncJob, TelemetryMessage};
 use rollcall_tests::{TestStack, workspace_root};
 
@@ -90,7 +90,9 @@ fn sqs_events_carry_envelopes() {
                 "sqs-licensing.json" => IdentityObservation::from_body(body).map(|_| ()),
                 "sqs-mail.json" => MailMessage::from_body(body).map(|_| ()),
                 "sqs-sync.json" => SyncJob::from_body(body).map(|_| ()),
-                "sqs-directory.json" => DirectoryMessage::from_body(body).map(|_| ()),
+                "sqs-directory.json" | "sqs-directory-revocation.json" => {
+                    DirectoryQueueMessage::from_body(body).map(|_| ())
+                }
                 other => panic!("{other}: add its envelope type to this test"),
             };
             parsed.unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -200,21 +202,104 @@ async fn oauth_callback_serves_captured_events() {
     assert_eq!(response.status().as_u16(), 400);
     let body: serde_json::Value = serde_json::from_slice(response.body().as_ref()).unwrap();
     assert_eq!(body["reason"], "invalid_state");
+    // The tenant has no Microsoft integration to revoke.
+    let response = function
+        .handle(event("apigw-admin-revoke-integration.json"))
+        .await;
+    assert_eq!(response.status().as_u16(), 404);
 }
 
 #[test]
-fn scheduled_event_parses() {
+fn scheduled_events_parse() {
+    for path in event_files("eventbridge-") {
+        let text = std::fs::read_to_string(&path).unwrap();
+        let event: aws_lambda_events::event::eventbridge::EventBridgeEvent =
+            serde_json::from_str(&text).unwrap();
+        assert_eq!(event.detail_type, "Scheduled Event", "{}", path.display());
+    }
+}
+
+#[tokio::test]
+async fn inactivity_sweep_processes_captured_event() {
+    let stack = TestStack::create().await;
+    stack.seed_tenant("demo").await;
     let text =
-        std::fs::read_to_string(workspace_root().join("events/eventbridge-hourly.json")).unwrap();
-    let event: aws_lambda_events::event::eventbridge::EventBridgeEvent =
-        serde_json::from_str(&text).unwrap();
-    assert_eq!(event.detail_type, "Scheduled Event");
+        std::fs::read_to_string(workspace_root().join("events/eventbridge-daily-sweep.json"))
+            .unwrap();
+    let event: serde_json::Value = serde_json::from_str(&text).unwrap();
+    // Inactive for 100 days as of the event's scheduled time, 2026-12-04.
+    let tenant_id = rollcall::ids::TenantId::parse("demo").unwrap();
+    let email = rollcall::email::canonical_email("quinn@example.com").unwrap();
+    let employee = rollcall::table::EmployeeItem::new(rollcall::table::NewEmployee {
+        tenant_id: &tenant_id,
+        employee_id: "quinn".into(),
+        name: None,
+        email: &email,
+        licence_state: rollcall::table::LicenceState::Unlicensed,
+        first_seen: "2026-08-26T03:00:00.000Z".into(),
+        now: "2026-08-26T03:00:00.000Z".into(),
+        source: rollcall::table::source::EXTENSION.into(),
+        install_id: None,
+    })
+    .with_extension_activity(&tenant_id, "2026-08-26T03:00:00.000Z");
+    stack.store.put(&employee).await.unwrap();
+    let sweep = inactivity_sweep::InactivitySweep::new(
+        &Clients::new(&stack.sdk),
+        inactivity_sweep::Config::from_lookup(&stack.environment("InactivitySweepFunction"))
+            .unwrap(),
+    );
+
+    let outcome = sweep.handle(&event).await.unwrap();
+    assert_eq!(outcome.activity_hidden, 1);
+    let audit: Option<rollcall::table::SweepItem> = stack
+        .item("demo", &rollcall::table::sweep_sk("2026-12-04"))
+        .await;
+    assert_eq!(audit.unwrap().activity_hidden_ids, vec!["quinn".to_owned()]);
+}
+
+#[tokio::test]
+async fn directory_writer_processes_captured_revocation() {
+    let stack = TestStack::create().await;
+    stack.seed_tenant("demo").await;
+    stack
+        .seed_integration("demo", rollcall::integration::Provider::Microsoft)
+        .await;
+    let config =
+        directory_writer::Config::from_lookup(&stack.environment("DirectoryWriterFunction"))
+            .unwrap();
+    let writer = directory_writer::DirectoryWriter::new(&Clients::new(&stack.sdk), config);
+    let read = |name: &str| -> SqsEvent {
+        let text = std::fs::read_to_string(workspace_root().join("events").join(name)).unwrap();
+        serde_json::from_str(&text).unwrap()
+    };
+    writer.handle(read("sqs-directory.json")).await.unwrap();
+    assert_eq!(stack.items("demo", "DIRUSER#microsoft#").await.len(), 2);
+
+    // Marked for revocation with the captured job's id, as the DELETE request does.
+    let sk = rollcall::integration::integration_sk(rollcall::integration::Provider::Microsoft);
+    let mut integration: rollcall::integration::IntegrationItem =
+        stack.item("demo", &sk).await.unwrap();
+    integration.status = rollcall::integration::IntegrationStatus::Revoking;
+    integration.revocation_id = Some("c4f1a9e2-7b3d-4e6f-9a1c-2b3d4e5f6a7b".into());
+    stack.store.put(&integration).await.unwrap();
+
+    let response = writer
+        .handle(read("sqs-directory-revocation.json"))
+        .await
+        .unwrap();
+    assert!(response.batch_item_failures.is_empty());
+    assert!(stack.items("demo", "DIRUSER#microsoft#").await.is_empty());
+    assert!(stack.items("demo", "EMPLOYEE#").await.is_empty());
+    assert!(stack.item::<serde_json::Value>("demo", &sk).await.is_none());
 }
 
 #[tokio::test]
 async fn directory_writer_processes_captured_event() {
     let stack = TestStack::create().await;
     stack.seed_tenant("demo").await;
+    stack
+        .seed_integration("demo", rollcall::integration::Provider::Microsoft)
+        .await;
     let config =
         directory_writer::Config::from_lookup(&stack.environment("DirectoryWriterFunction"))
             .unwrap();

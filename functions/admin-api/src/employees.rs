@@ -37,6 +37,7 @@ pub struct EmployeeSummary {
     pub first_seen: String,
     pub sources: Vec<String>,
     pub groups: Vec<String>,
+    pub last_extension_activity: Option<String>,
 }
 
 impl From<&EmployeeItem> for EmployeeSummary {
@@ -51,6 +52,7 @@ impl From<&EmployeeItem> for EmployeeSummary {
             first_seen: employee.first_seen.clone(),
             sources: employee.sources.clone(),
             groups: employee.groups.clone(),
+            last_extension_activity: employee.last_extension_activity.clone(),
         }
     }
 }
@@ -171,7 +173,14 @@ pub async fn detail(
         .filter_map(|item| serde_dynamo::from_item(item).ok())
         .collect();
 
-    let (directory, activity) = directory_view(store, &tenant_pk, &employee).await?;
+    let (directory, mut activity) = directory_view(store, &tenant_pk, &employee).await?;
+    // After the inactivity sweep, browser and directory activity stay out of view until the
+    // extension reports again.
+    let mut browsers = browsers;
+    if employee.activity_hidden_at.is_some() {
+        browsers.clear();
+        activity = json!({});
+    }
 
     let body = json!({
         "employee": EmployeeSummary::from(&employee),
@@ -191,9 +200,10 @@ pub async fn detail(
         "directory": directory.iter().map(|d| json!({
             "provider": d.provider, "provider_id": d.user.id, "email": d.user.email,
             "aliases": d.user.aliases, "is_admin": d.user.is_admin, "mfa": d.user.mfa,
-            "status": d.user.status, "guest": d.user.guest,
+            "status": d.user.status, "guest": d.user.guest, "removed_at": d.removed_at,
         })).collect::<Vec<_>>(),
         "activity": activity,
+        "activity_hidden_at": employee.activity_hidden_at,
     });
     Ok(json(StatusCode::OK, &body))
 }
@@ -217,7 +227,7 @@ async fn directory_view(
             tenant_pk.to_owned(),
             directory::directory_user_sk(provider, id),
         ));
-        for kind in ["oauth_grants", "mail_rules", "sso_apps", "sign_ins"] {
+        for kind in directory::ACTIVITY_KINDS {
             keys.push((
                 tenant_pk.to_owned(),
                 directory::activity_sk(provider, kind, id),

@@ -9,6 +9,7 @@ mod groups;
 pub mod http;
 mod keys;
 mod mail;
+mod retention;
 mod settings;
 
 use lambda_http::{Body, Request, Response};
@@ -122,6 +123,7 @@ impl AdminApi {
             "DELETE /v1/admin/extension-keys/{key_id}" => {
                 keys::revoke(store, &admin, request).await
             }
+            "GET /v1/admin/retention/sweeps" => retention::sweeps(store, &admin, request).await,
             "GET /v1/admin/administrators" => administrators::list(store, &admin).await,
             "POST /v1/admin/administrators" => {
                 administrators::invite(store, &self.outbox, &admin, request).await
@@ -143,6 +145,7 @@ impl AdminApi {
 
 /// The route keys this function serves, as the template declares them.
 pub const ROUTES: &[&str] = &[
+    "GET /v1/admin/retention/sweeps",
     "GET /v1/admin/employees",
     "POST /v1/admin/employees",
     "GET /v1/admin/employees/{employee_id}",

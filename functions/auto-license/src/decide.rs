@@ -173,6 +173,7 @@ impl Context<'_> {
         let observation = self.observation;
         let employee_id = uuid::Uuid::new_v4().to_string();
         let first_seen = rollcall::telemetry::storage_time(observation.observed_at);
+        let activity_time = first_seen.clone();
         let now = rollcall::telemetry::storage_time(chrono::Utc::now());
         let state = if with_licence {
             LicenceState::Licensed
@@ -189,7 +190,8 @@ impl Context<'_> {
             now,
             source: source::EXTENSION.to_owned(),
             install_id: Some(observation.install_id.clone()),
-        });
+        })
+        .with_extension_activity(&observation.tenant_id, &activity_time);
 
         let mut items = self.store.put_new_employee(&employee)?;
         if with_licence {
@@ -219,6 +221,15 @@ impl Context<'_> {
                     Retry::Fail(ProcessError::DanglingEmailOwner(employee_id.to_owned()))
                 })?,
         };
+        // Before the transaction, so that a retry after a failure still records the activity.
+        self.store
+            .touch_extension_activity(
+                &self.observation.tenant_id,
+                &employee.employee_id,
+                &rollcall::telemetry::storage_time(self.observation.observed_at),
+            )
+            .await
+            .map_err(|e| Retry::Fail(e.into()))?;
 
         let eligible = self.eligibility == Eligibility::Eligible;
         let mut change = EmployeeChange::default();

@@ -16,8 +16,7 @@ impl DirectoryWriter {
     ) -> Result<(), ApplyError> {
         let sk = directory::activity_sk(context.provider, activity.kind(), user_id);
         if activity.is_empty() {
-            self.store
-                .transact(vec![self.delete(&context.pk, &sk)])
+            self.commit(context, vec![self.delete(&context.pk, &sk)])
                 .await?;
             return Ok(());
         }
@@ -33,17 +32,17 @@ impl DirectoryWriter {
                 &directory::directory_user_sk(context.provider, user_id),
             )
             .await?;
-        self.store
-            .put(&ActivityItem {
-                pk: context.pk.clone(),
-                sk,
-                provider: context.provider,
-                user_id: user_id.to_owned(),
-                employee_id: user.and_then(|u| u.employee_id),
-                activity: activity.clone(),
-                content_hash: hash,
-                updated_at: storage_time(Utc::now()),
-            })
+        let item = ActivityItem {
+            pk: context.pk.clone(),
+            sk,
+            provider: context.provider,
+            user_id: user_id.to_owned(),
+            employee_id: user.and_then(|u| u.employee_id),
+            activity: activity.clone(),
+            content_hash: hash,
+            updated_at: storage_time(Utc::now()),
+        };
+        self.commit(context, vec![self.store.put_replace(&item)?])
             .await?;
         Ok(())
     }

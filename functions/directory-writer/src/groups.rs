@@ -66,36 +66,36 @@ impl DirectoryWriter {
         let renamed = stored.as_ref().filter(|s| s.name != group.name);
         if stored.is_none() || renamed.is_some() {
             if let Some(old) = renamed {
-                self.store
-                    .transact(vec![
-                        self.delete(&context.pk, &name_sk(&old.name, &group_id)),
-                    ])
-                    .await?;
-            }
-            self.store
-                .put(&GroupNameItem {
-                    pk: context.pk.clone(),
-                    sk: name_sk(&group.name, &group_id),
-                    group_id: group_id.clone(),
-                    name: group.name.clone(),
-                    kind: GroupKind::Directory,
-                })
+                self.commit(
+                    context,
+                    vec![self.delete(&context.pk, &name_sk(&old.name, &group_id))],
+                )
                 .await?;
-        }
-        self.store
-            .put(&DirectoryGroupItem {
+            }
+            let name_item = GroupNameItem {
                 pk: context.pk.clone(),
-                sk,
-                group_id,
+                sk: name_sk(&group.name, &group_id),
+                group_id: group_id.clone(),
                 name: group.name.clone(),
                 kind: GroupKind::Directory,
-                created_at: stored.map(|s| s.created_at).unwrap_or_else(|| now.clone()),
-                provider: context.provider,
-                provider_group_id: group.id.clone(),
-                email: group.email.clone(),
-                member_ids: group.member_ids.clone(),
-                content_hash: if unlinked == 0 { hash } else { String::new() },
-            })
+            };
+            self.commit(context, vec![self.store.put_replace(&name_item)?])
+                .await?;
+        }
+        let item = DirectoryGroupItem {
+            pk: context.pk.clone(),
+            sk,
+            group_id,
+            name: group.name.clone(),
+            kind: GroupKind::Directory,
+            created_at: stored.map(|s| s.created_at).unwrap_or_else(|| now.clone()),
+            provider: context.provider,
+            provider_group_id: group.id.clone(),
+            email: group.email.clone(),
+            member_ids: group.member_ids.clone(),
+            content_hash: if unlinked == 0 { hash } else { String::new() },
+        };
+        self.commit(context, vec![self.store.put_replace(&item)?])
             .await?;
         if unlinked > 0 {
             info!(tenant_id = %context.tenant_id, provider = %context.provider, unlinked, "group members without a directory record yet; the next sync links them");
@@ -122,12 +122,14 @@ impl DirectoryWriter {
             self.set_membership(context, employee_id, &group_id, false)
                 .await?;
         }
-        self.store
-            .transact(vec![
+        self.commit(
+            context,
+            vec![
                 self.delete(&context.pk, &name_sk(&stored.name, &group_id)),
                 self.delete(&context.pk, &sk),
-            ])
-            .await?;
+            ],
+        )
+        .await?;
         info!(tenant_id = %context.tenant_id, provider = %context.provider, group_id, "directory group removed");
         Ok(())
     }
@@ -174,11 +176,11 @@ impl DirectoryWriter {
             &[],
             Some("attribute_exists(pk)"),
         );
-        match self.store.transact(vec![update]).await {
+        match self.commit(context, vec![update]).await {
             Ok(()) => Ok(()),
             // The employee was removed meanwhile; there is no membership to keep.
-            Err(error) if error.condition_failed(0) => Ok(()),
-            Err(error) => Err(error.into()),
+            Err(ApplyError::Transact(error)) if error.condition_failed(0) => Ok(()),
+            Err(error) => Err(error),
         }
     }
 }

@@ -14,6 +14,18 @@ use tracing::{info, warn};
 
 use crate::{ApplyError, Context, DirectoryWriter};
 
+/// Attempts of a departure whose employee keeps changing underneath.
+const MAX_ATTEMPTS: u32 = 5;
+
+/// The reason a directory user leaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Departure {
+    /// Gone from a complete listing, or reported deleted by the provider.
+    Removed,
+    /// The integration was deleted.
+    Revoked,
+}
+
 fn link_attribute(context: &Context<'_>) -> String {
     directory::employee_link_attribute(context.provider)
 }
@@ -57,7 +69,10 @@ impl DirectoryWriter {
             .map(|item| decode(item.clone()))
             .transpose()?;
         let hash = user.content_hash();
-        if stored.as_ref().is_some_and(|s| s.content_hash == hash) {
+        if stored
+            .as_ref()
+            .is_some_and(|s| s.content_hash == hash && s.removed_at.is_none())
+        {
             return Ok(());
         }
         let now = storage_time(Utc::now());
@@ -73,6 +88,7 @@ impl DirectoryWriter {
                 .map(|s| s.first_seen.clone())
                 .unwrap_or_else(|| now.clone()),
             updated_at: now.clone(),
+            removed_at: None,
         };
         match (&stored, &item.employee_id) {
             (Some(stored), Some(employee_id)) => {
@@ -108,8 +124,7 @@ impl DirectoryWriter {
             }
         };
         let Some(email) = email else {
-            self.store
-                .transact(vec![put_record(&self.store, &item)?])
+            self.commit(context, vec![put_record(&self.store, &item)?])
                 .await?;
             return Ok(());
         };
@@ -158,7 +173,7 @@ impl DirectoryWriter {
                 writes
             }
         };
-        self.store.transact(writes).await?;
+        self.commit(context, writes).await?;
         Ok(())
     }
 
@@ -174,12 +189,22 @@ impl DirectoryWriter {
         let mut writes = vec![self.store.put_replace(&item)?];
         let Some(employee) = self.store.employee(context.tenant_id, employee_id).await? else {
             warn!(tenant_id = %context.tenant_id, employee_id, "linked employee not found; directory record updated alone");
-            self.store.transact(writes).await?;
+            self.commit(context, writes).await?;
             return Ok(());
         };
 
         let mut sets = Vec::new();
         let mut values = Vec::new();
+        let mut adds = Vec::new();
+        if stored.removed_at.is_some() {
+            // The user is back in the directory (restored, or reported gone by mistake).
+            adds.push("sources :source");
+            values.push((
+                ":source",
+                AttributeValue::Ss(vec![directory::integration_source(context.provider)]),
+            ));
+            info!(tenant_id = %context.tenant_id, provider = %context.provider, employee_id, "directory user back in the directory");
+        }
         let old_email = stored.user.email.as_deref().filter(|_| !stored.user.guest);
         let new_email = item.user.email.as_deref().filter(|_| !item.user.guest);
         if let (Some(new_email), true) = (new_email, new_email != old_email) {
@@ -239,28 +264,38 @@ impl DirectoryWriter {
                 AttributeValue::S(format!("{}#{employee_id}", sort_name(Some(name), &primary))),
             ));
         }
-        if !sets.is_empty() {
+        if !sets.is_empty() || !adds.is_empty() {
             // `name` is a DynamoDB reserved word, so it goes through a placeholder.
             let names: &[(&str, &str)] = if sets.iter().any(|s| s.contains("#name")) {
                 &[("#name", "name")]
             } else {
                 &[]
             };
+            let mut expression = Vec::new();
+            if !sets.is_empty() {
+                expression.push(format!("SET {}", sets.join(", ")));
+            }
+            if !adds.is_empty() {
+                expression.push(format!("ADD {}", adds.join(", ")));
+            }
             writes.push(self.update(
                 &context.pk,
                 &employee.sk,
-                &format!("SET {}", sets.join(", ")),
+                &expression.join(" "),
                 values,
                 names,
                 Some("attribute_exists(pk)"),
             ));
         }
-        self.store.transact(writes).await?;
+        self.commit(context, writes).await?;
         Ok(())
     }
 
-    /// Removes a directory user. Its employee loses this integration as a source. The employee
-    /// is removed only when it has no other source and no SaaS accounts.
+    /// Handles a user gone from the directory. The employee loses this integration as a
+    /// source and its groups, and the user's activity data is deleted. An employee that keeps
+    /// another source, any SaaS account or a licence stays, and the record stays with it,
+    /// marked removed, so the console shows that the directory account is gone. Otherwise the
+    /// employee and the record are deleted.
     pub(crate) async fn remove_user(
         &self,
         context: &Context<'_>,
@@ -274,19 +309,106 @@ impl DirectoryWriter {
         else {
             return Ok(());
         };
-        let delete_record = self.delete(&context.pk, &sk);
+        if stored.removed_at.is_some() {
+            return Ok(());
+        }
+        self.depart(context, stored, Departure::Removed).await
+    }
+
+    /// Applies a directory user's departure to the user's record, its activity data and its
+    /// employee. Retries when the employee changes underneath.
+    pub(crate) async fn depart(
+        &self,
+        context: &Context<'_>,
+        stored: DirectoryUserItem,
+        departure: Departure,
+    ) -> Result<(), ApplyError> {
+        let mut attempt = 0;
+        loop {
+            match self.try_depart(context, &stored, departure).await {
+                Err(ApplyError::Transact(error))
+                    if attempt < MAX_ATTEMPTS
+                        && (error.is_conflict() || error.condition_failed(1)) =>
+                {
+                    attempt += 1;
+                }
+                result => return result,
+            }
+        }
+    }
+
+    async fn try_depart(
+        &self,
+        context: &Context<'_>,
+        stored: &DirectoryUserItem,
+        departure: Departure,
+    ) -> Result<(), ApplyError> {
+        let id = &stored.user.id;
         let employee = match &stored.employee_id {
             Some(employee_id) => self.store.employee(context.tenant_id, employee_id).await?,
             None => None,
         };
+        let mut activity = Vec::new();
+        for kind in directory::ACTIVITY_KINDS {
+            activity.push(self.delete(
+                &context.pk,
+                &directory::activity_sk(context.provider, kind, id),
+            ));
+        }
+        let delete_record = self.delete(&context.pk, &stored.sk);
         let Some(employee) = employee else {
-            self.store.transact(vec![delete_record]).await?;
-            return Ok(());
+            let mut writes = vec![delete_record];
+            writes.extend(activity);
+            return self.commit(context, writes).await;
         };
 
         let source = directory::integration_source(context.provider);
-        let others: Vec<&String> = employee.sources.iter().filter(|s| **s != source).collect();
-        let mut has_accounts = false;
+        let others = employee.sources.iter().any(|s| *s != source);
+        let keep = match departure {
+            Departure::Revoked => others,
+            Departure::Removed => {
+                others
+                    || employee.licence_state == LicenceState::Licensed
+                    || self.has_accounts(context, &employee).await?
+            }
+        };
+
+        // Index 1 is always the employee's write, which `depart` retries on.
+        let mut writes = if keep {
+            let record = match departure {
+                Departure::Revoked => delete_record,
+                Departure::Removed => {
+                    let mut record = stored.clone();
+                    record.removed_at = Some(storage_time(Utc::now()));
+                    self.store.put_replace(&record)?
+                }
+            };
+            vec![record, self.detach(context, &employee, departure)]
+        } else {
+            let mut writes = vec![delete_record, self.delete_employee(&employee)];
+            for email in &employee.emails {
+                writes.push(self.delete(&context.pk, &table::email_owner_sk(email)));
+            }
+            if employee.licence_state == LicenceState::Licensed {
+                writes.push(self.store.free_seat(&context.pk));
+            }
+            writes
+        };
+        writes.extend(activity);
+        self.commit(context, writes).await?;
+        if keep {
+            info!(tenant_id = %context.tenant_id, provider = %context.provider, employee_id = employee.employee_id, ?departure, "directory user gone; the employee stays");
+        } else {
+            info!(tenant_id = %context.tenant_id, provider = %context.provider, employee_id = employee.employee_id, ?departure, licence_freed = employee.licence_state == LicenceState::Licensed, "employee removed with its directory user");
+        }
+        Ok(())
+    }
+
+    async fn has_accounts(
+        &self,
+        context: &Context<'_>,
+        employee: &EmployeeItem,
+    ) -> Result<bool, ApplyError> {
         for email in &employee.emails {
             if let Ok(email) = canonical_email(email)
                 && !self
@@ -295,55 +417,50 @@ impl DirectoryWriter {
                     .await?
                     .is_empty()
             {
-                has_accounts = true;
-                break;
+                return Ok(true);
             }
         }
+        Ok(false)
+    }
 
-        let writes = if others.is_empty() && !has_accounts {
-            let mut writes = vec![delete_record, self.delete_employee(&employee)];
-            for email in &employee.emails {
-                writes.push(self.delete(&context.pk, &table::email_owner_sk(email)));
-            }
-            if employee.licence_state == LicenceState::Licensed {
-                writes.push(self.store.free_seat(&context.pk));
-            }
-            info!(tenant_id = %context.tenant_id, provider = %context.provider, employee_id = employee.employee_id, "employee removed: no source or account remains");
-            writes
-        } else {
-            let prefix = format!("{}-", context.provider);
-            let groups: Vec<String> = employee
-                .groups
-                .iter()
-                .filter(|g| g.starts_with(&prefix))
-                .cloned()
-                .collect();
-            let expression = format!(
-                "DELETE sources :source{} REMOVE {}",
-                if groups.is_empty() {
-                    ""
-                } else {
-                    ", groups :groups"
-                },
-                link_attribute(context)
-            );
-            let mut values = vec![(":source", AttributeValue::Ss(vec![source]))];
-            if !groups.is_empty() {
-                values.push((":groups", AttributeValue::Ss(groups)));
-            }
-            let update = self.update(
-                &context.pk,
-                &employee.sk,
-                &expression,
-                values,
-                &[],
-                Some("attribute_exists(pk)"),
-            );
-            info!(tenant_id = %context.tenant_id, provider = %context.provider, employee_id = employee.employee_id, "directory link removed; the employee stays");
-            vec![delete_record, update]
-        };
-        self.store.transact(writes).await?;
-        Ok(())
+    /// Takes this integration's source and groups from an employee that stays. A revocation
+    /// also removes the link to the directory user; a removal keeps it, so the console finds
+    /// the record marked removed.
+    fn detach(
+        &self,
+        context: &Context<'_>,
+        employee: &EmployeeItem,
+        departure: Departure,
+    ) -> TransactWriteItem {
+        let prefix = format!("{}-", context.provider);
+        let groups: Vec<String> = employee
+            .groups
+            .iter()
+            .filter(|g| g.starts_with(&prefix))
+            .cloned()
+            .collect();
+        let mut expression = "DELETE sources :source".to_owned();
+        if !groups.is_empty() {
+            expression.push_str(", groups :groups");
+        }
+        if departure == Departure::Revoked {
+            expression.push_str(&format!(" REMOVE {}", link_attribute(context)));
+        }
+        let mut values = vec![(
+            ":source",
+            AttributeValue::Ss(vec![directory::integration_source(context.provider)]),
+        )];
+        if !groups.is_empty() {
+            values.push((":groups", AttributeValue::Ss(groups)));
+        }
+        self.update(
+            &context.pk,
+            &employee.sk,
+            &expression,
+            values,
+            &[],
+            Some("attribute_exists(pk)"),
+        )
     }
 
     /// Deletes an employee, provided its licence state and sources are still what was read.
@@ -372,13 +489,7 @@ impl DirectoryWriter {
     }
 
     pub(crate) fn delete(&self, pk: &str, sk: &str) -> TransactWriteItem {
-        let delete = Delete::builder()
-            .table_name(self.store.table_name())
-            .key(table::PK, AttributeValue::S(pk.to_owned()))
-            .key(table::SK, AttributeValue::S(sk.to_owned()))
-            .build()
-            .expect("table and key are set");
-        TransactWriteItem::builder().delete(delete).build()
+        self.store.delete_write(pk, sk)
     }
 }
 

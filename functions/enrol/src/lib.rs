@@ -18,7 +18,7 @@ use rollcall::table::{self, EmployeeItem, ExtensionKeyItem, LicenceState, source
 use rollcall::telemetry::storage_time;
 use serde::Deserialize;
 use serde_json::json;
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 const MAX_ATTEMPTS: u32 = 4;
 
@@ -150,7 +150,10 @@ impl Enrol {
                 key: &key,
             };
             match self.transact(&redemption, licence).await {
-                Ok(()) => return Ok(success(&presented.tenant_id, &employee, true, &key.token)),
+                Ok(()) => {
+                    self.record_activity(&presented.tenant_id, &employee).await;
+                    return Ok(success(&presented.tenant_id, &employee, true, &key.token));
+                }
                 // Items: 0 link, 1 employee, 2 seat when licensing.
                 Err(error) if error.condition_failed(0) => {
                     return Err(Problem::new(
@@ -165,6 +168,7 @@ impl Enrol {
                     self.transact(&redemption, false)
                         .await
                         .map_err(transaction_problem)?;
+                    self.record_activity(&presented.tenant_id, &employee).await;
                     return Ok(success(&presented.tenant_id, &employee, false, &key.token));
                 }
                 Err(TransactError::Store(error)) => return Err(internal(error)),
@@ -176,6 +180,20 @@ impl Enrol {
             "Service Unavailable",
             "the enrolment could not be completed now; retry",
         ))
+    }
+
+    /// Starts the employee's extension activity at the enrolment, so that an extension that
+    /// never reports still frees its licence after the inactivity period. Failing here does
+    /// not undo the enrolment; the extension's first report records activity as well.
+    async fn record_activity(&self, tenant_id: &rollcall::ids::TenantId, employee: &EmployeeItem) {
+        let now = storage_time(Utc::now());
+        if let Err(error) = self
+            .store
+            .touch_extension_activity(tenant_id, &employee.employee_id, &now)
+            .await
+        {
+            warn!(tenant_id = %tenant_id, employee_id = employee.employee_id, error = %error, "extension activity not recorded at enrolment");
+        }
     }
 
     async fn transact(

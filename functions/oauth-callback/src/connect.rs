@@ -130,6 +130,7 @@ impl OAuthCallback {
                 "Okta connects with its domain, client id and client secret: PUT /v1/admin/integrations/okta",
             ));
         }
+        self.check_not_revoking(&admin.tenant_id, provider).await?;
         let body: ConnectRequest = if request.body().is_empty() {
             ConnectRequest::default()
         } else {

@@ -98,6 +98,9 @@ impl OAuthCallback {
     ) -> Result<Option<IntegrationItem>, Problem> {
         let existing = self.integration(tenant_id, provider).await?;
         match &existing {
+            Some(item) if item.status == IntegrationStatus::Revoking => {
+                Err(revocation_in_progress(provider))
+            }
             Some(item) if item.provider_tenant != provider_tenant => Err(Problem::new(
                 409,
                 "Conflict",
@@ -108,6 +111,20 @@ impl OAuthCallback {
             )
             .with("reason", serde_json::json!("other_directory_connected"))),
             _ => Ok(existing),
+        }
+    }
+
+    /// Rejects a new connection while the provider's revocation is removing its data.
+    pub(crate) async fn check_not_revoking(
+        &self,
+        tenant_id: &TenantId,
+        provider: Provider,
+    ) -> Result<(), Problem> {
+        match self.integration(tenant_id, provider).await? {
+            Some(item) if item.status == IntegrationStatus::Revoking => {
+                Err(revocation_in_progress(provider))
+            }
+            _ => Ok(()),
         }
     }
 
@@ -140,6 +157,9 @@ impl OAuthCallback {
             delta_link: None,
             last_full_sync_at: None,
             last_sync,
+            revocation_id: None,
+            revoked_at: None,
+            revoked_by: None,
         };
         self.store.put(&item).await.map_err(internal)?;
         self.queue_sync(tenant_id, item.provider).await?;
@@ -204,4 +224,15 @@ impl OAuthCallback {
         let integrations = items.iter().map(IntegrationView::from).collect();
         Ok(json(StatusCode::OK, &List { integrations }))
     }
+}
+
+fn revocation_in_progress(provider: Provider) -> Problem {
+    Problem::new(
+        409,
+        "Conflict",
+        format!(
+            "the {provider} integration is being revoked; connect again when its data is removed"
+        ),
+    )
+    .with("reason", serde_json::json!("revocation_in_progress"))
 }

@@ -11,6 +11,7 @@
 mod callback;
 mod connect;
 mod integrations;
+mod revoke;
 
 use admin_api::auth;
 use admin_api::http::{self, problem_response};
@@ -38,6 +39,8 @@ pub struct ProviderApp {
 pub struct Config {
     pub table_name: String,
     pub sync_queue_url: String,
+    /// Where the revocation cascade is queued.
+    pub directory_queue_url: String,
     pub console_url: String,
     /// Prefix of the names of integration secrets.
     pub secret_name_prefix: String,
@@ -62,6 +65,7 @@ impl Config {
         Ok(Self {
             table_name: required(lookup, "TABLE_NAME")?,
             sync_queue_url: required(lookup, "SYNC_QUEUE_URL")?,
+            directory_queue_url: required(lookup, "DIRECTORY_QUEUE_URL")?,
             console_url: required(lookup, "CONSOLE_URL")?,
             secret_name_prefix: required(lookup, "SECRET_NAME_PREFIX")?,
             microsoft: ProviderApp {
@@ -141,6 +145,7 @@ impl OAuthCallback {
             "PUT /v1/admin/integrations/google/delegation" => {
                 self.delegate_google(&admin, request).await
             }
+            "DELETE /v1/admin/integrations/{provider}" => self.revoke(&admin, request).await,
             other => Err(Problem::new(
                 404,
                 "Not Found",
@@ -160,6 +165,7 @@ pub const ADMIN_ROUTES: &[&str] = &[
     "POST /v1/admin/integrations/{provider}/connect",
     "PUT /v1/admin/integrations/okta",
     "PUT /v1/admin/integrations/google/delegation",
+    "DELETE /v1/admin/integrations/{provider}",
 ];
 
 fn unknown_provider(name: &str) -> Problem {

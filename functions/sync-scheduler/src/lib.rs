@@ -75,7 +75,10 @@ impl SyncScheduler {
                     continue;
                 }
             };
-            if integration.status == IntegrationStatus::ReauthorisationRequired {
+            if matches!(
+                integration.status,
+                IntegrationStatus::ReauthorisationRequired | IntegrationStatus::Revoking
+            ) {
                 continue;
             }
             let job = SyncJob {

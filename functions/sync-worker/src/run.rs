@@ -220,6 +220,10 @@ impl SyncWorker {
             info!(tenant_id = %job.tenant_id, provider = %job.provider, "integration needs to be connected again; sync skipped");
             return Ok(());
         }
+        if integration.status == IntegrationStatus::Revoking {
+            info!(tenant_id = %job.tenant_id, provider = %job.provider, "integration is being revoked; sync job dropped");
+            return Ok(());
+        }
 
         let now = Utc::now();
         let existing: Option<RunItem> = self.store.get(&pk, &run_sk(job.provider)).await?;
@@ -759,7 +763,7 @@ impl Run<'_> {
                 continue;
             };
             let id = sk.strip_prefix(&user_prefix).unwrap_or_default();
-            if !seen.contains(id) {
+            if !seen.contains(id) && !item.contains_key("removed_at") {
                 changes.push(DirectoryChange::RemoveUser { id: id.to_owned() });
             }
         }
@@ -909,7 +913,10 @@ impl Run<'_> {
                 table::SK,
                 AttributeValue::S(integration::integration_sk(self.provider())),
             )
-            .condition_expression("attribute_exists(pk)")
+            // A revocation that started during the run keeps its status.
+            .condition_expression("attribute_exists(pk) AND #status <> :revoking")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":revoking", AttributeValue::S("revoking".to_owned()))
             .expression_attribute_values(":summary", summary_value);
         if complete {
             remove.push("last_error");
@@ -928,7 +935,6 @@ impl Run<'_> {
             let status = serde_dynamo::to_attribute_value(status)
                 .map_err(|e| RunError::Encode(e.to_string()))?;
             update = update
-                .expression_attribute_names("#status", "status")
                 .expression_attribute_values(":status", status)
                 .expression_attribute_values(
                     ":error",
@@ -946,7 +952,7 @@ impl Run<'_> {
                 if !error.is_conditional_check_failed() {
                     return Err(error.into());
                 }
-                info!(tenant_id = %self.integration.tenant_id, provider = %self.provider(), "integration removed during the run");
+                info!(tenant_id = %self.integration.tenant_id, provider = %self.provider(), "integration removed or revoked during the run");
             }
         }
         self.worker

@@ -9,9 +9,10 @@
 mod changes;
 mod forward;
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{Duration, Utc};
 use futures_util::StreamExt;
 use futures_util::stream;
@@ -19,7 +20,7 @@ use rollcall::aws::Clients;
 use rollcall::config::{ConfigError, Lookup, required};
 use rollcall::envelope::TelemetryMessage;
 use rollcall::queue::batch_response;
-use rollcall::store::{Key, Store};
+use rollcall::store::{Key, Store, WindowedUpdate};
 use rollcall::table;
 use tracing::{debug, error, info, warn};
 
@@ -186,8 +187,17 @@ impl Writer {
             .collect()
             .await;
 
+        let mut touches = Vec::new();
         for (result, update, contributors) in results {
-            let Err(error) = result else { continue };
+            let error = match result {
+                Ok(applied) => {
+                    if let Some(employee_id) = activity_to_record(&update, &applied.previous) {
+                        touches.push((employee_id, update, contributors));
+                    }
+                    continue;
+                }
+                Err(error) => error,
+            };
             for index in contributors {
                 let record = &received[index];
                 if error.is_retryable() {
@@ -203,6 +213,33 @@ impl Writer {
                     {
                         failed.insert(record.message_id.clone());
                     }
+                }
+            }
+        }
+        self.touch_employees(received, touches, failed).await;
+    }
+
+    /// Records the extension activity of the employees whose browser profiles reported. A
+    /// failure retries the messages behind it, and the write only ever moves the time forward.
+    async fn touch_employees(
+        &self,
+        received: &[Received],
+        touches: Vec<(String, WindowedUpdate, Vec<usize>)>,
+        failed: &mut BTreeSet<String>,
+    ) {
+        for (employee_id, update, contributors) in touches {
+            let Some(&first) = contributors.first() else {
+                continue;
+            };
+            let tenant_id = &received[first].message.tenant_id;
+            if let Err(error) = self
+                .store
+                .touch_extension_activity(tenant_id, &employee_id, &update.last_seen)
+                .await
+            {
+                warn!(tenant_id = %tenant_id, employee_id, error = %error, "extension activity not recorded; the messages will be retried");
+                for index in contributors {
+                    failed.insert(received[index].message_id.clone());
                 }
             }
         }
@@ -237,7 +274,80 @@ impl Writer {
     }
 }
 
+/// Returns the employee whose extension activity a browser profile update moves forward: the
+/// employee the profile was linked to, when the update reaches a later clock hour than the
+/// profile's stored last report. The employee is therefore written at most once an hour per
+/// profile, which is precise enough for an inactivity period counted in days. A write lost to
+/// a failure is made good by the profile's next report in a later hour.
+fn activity_to_record(
+    update: &WindowedUpdate,
+    previous: &HashMap<String, AttributeValue>,
+) -> Option<String> {
+    if !update.sk.starts_with("PROFILE#") {
+        return None;
+    }
+    let Some(AttributeValue::S(employee_id)) = previous.get("employee_id") else {
+        return None;
+    };
+    let hour = |time: &str| time.get(..13).map(str::to_owned);
+    let reported = match previous.get("last_seen") {
+        Some(AttributeValue::S(last_seen)) => hour(last_seen),
+        _ => None,
+    };
+    (hour(&update.last_seen) > reported).then(|| employee_id.clone())
+}
+
 /// Partition key of a message's tenant.
 fn tenant_pk(message: &TelemetryMessage) -> String {
     table::tenant_pk(&message.tenant_id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn profile_update(last_seen: &str) -> WindowedUpdate {
+        WindowedUpdate {
+            pk: "TENANT#acme".into(),
+            sk: "PROFILE#install-1".into(),
+            first_seen: last_seen.into(),
+            last_seen: last_seen.into(),
+            ..Default::default()
+        }
+    }
+
+    fn stored(employee_id: Option<&str>, last_seen: &str) -> HashMap<String, AttributeValue> {
+        let mut item = HashMap::from([(
+            "last_seen".to_owned(),
+            AttributeValue::S(last_seen.to_owned()),
+        )]);
+        if let Some(id) = employee_id {
+            item.insert("employee_id".into(), AttributeValue::S(id.into()));
+        }
+        item
+    }
+
+    #[test]
+    fn activity_recorded_once_an_hour() {
+        let update = profile_update("2026-12-05T10:20:00.000Z");
+        let same_hour = stored(Some("e1"), "2026-12-05T10:01:00.000Z");
+        let earlier_hour = stored(Some("e1"), "2026-12-05T09:59:59.999Z");
+        assert_eq!(activity_to_record(&update, &same_hour), None);
+        assert_eq!(
+            activity_to_record(&update, &earlier_hour),
+            Some("e1".to_owned())
+        );
+    }
+
+    #[test]
+    fn activity_needs_a_linked_profile() {
+        let update = profile_update("2026-12-05T10:20:00.000Z");
+        assert_eq!(activity_to_record(&update, &HashMap::new()), None);
+        let unlinked = stored(None, "2026-12-01T10:00:00.000Z");
+        assert_eq!(activity_to_record(&update, &unlinked), None);
+        let mut account = profile_update("2026-12-05T10:20:00.000Z");
+        account.sk = "ACCOUNT#app.slack.com#ana@example.com".into();
+        let linked = stored(Some("e1"), "2026-12-01T10:00:00.000Z");
+        assert_eq!(activity_to_record(&account, &linked), None);
+    }
 }

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
 
 use super::{Key, Store, StoreError, decode};
 use crate::error::AwsError;
@@ -82,6 +82,17 @@ impl Store {
             .build()
             .expect("table and item are set");
         Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// Returns an unconditional delete of one item.
+    pub fn delete_write(&self, pk: &str, sk: &str) -> TransactWriteItem {
+        let delete = Delete::builder()
+            .table_name(&self.table_name)
+            .key(table::PK, AttributeValue::S(pk.to_owned()))
+            .key(table::SK, AttributeValue::S(sk.to_owned()))
+            .build()
+            .expect("table and key are set");
+        TransactWriteItem::builder().delete(delete).build()
     }
 
     /// Returns a put of `item` that replaces any item with its key.

@@ -3,6 +3,7 @@
 mod employees;
 mod licensing;
 mod listing;
+mod retention;
 mod windowed;
 
 use std::collections::{HashMap, HashSet};
@@ -19,7 +20,8 @@ use crate::table::{self, AccountItem, ExtensionKeyItem, TenantItem};
 pub use employees::LicenceResult;
 pub use licensing::{EmployeeChange, TransactError};
 pub use listing::{EmployeePage, EmployeeQuery, EmployeeSort, InvalidCursor};
-pub use windowed::WindowedUpdate;
+pub use retention::InactivePage;
+pub use windowed::{Applied, WindowedUpdate};
 
 /// BatchGetItem accepts at most 100 keys a call.
 const BATCH_GET_LIMIT: usize = 100;

@@ -77,13 +77,22 @@ struct Expression {
     values: HashMap<String, AttributeValue>,
 }
 
+/// The outcome of a windowed update.
+#[derive(Debug, Clone, Default)]
+pub struct Applied {
+    /// Write requests it took.
+    pub writes: u32,
+    /// The item as it was before the write that succeeded; empty when the item is new.
+    pub previous: HashMap<String, AttributeValue>,
+}
+
 impl Store {
-    /// Applies `update`. Returns the number of write requests it took.
-    pub async fn apply_windowed(&self, update: &WindowedUpdate) -> Result<u32, StoreError> {
+    /// Applies `update`.
+    pub async fn apply_windowed(&self, update: &WindowedUpdate) -> Result<Applied, StoreError> {
         let first = build_first_attempt(update);
         let mut writes = 1;
         match self.send_update(update, first).await {
-            Ok(()) => return Ok(writes),
+            Ok(previous) => return Ok(Applied { writes, previous }),
             Err(error) if error.is_conditional_check_failed() => {}
             Err(error) => return Err(error.into()),
         }
@@ -93,7 +102,7 @@ impl Store {
             let expression = build_compare_and_set(update, stored);
             writes += 1;
             match self.send_update(update, expression).await {
-                Ok(()) => return Ok(writes),
+                Ok(previous) => return Ok(Applied { writes, previous }),
                 Err(error) if error.is_conditional_check_failed() => continue,
                 Err(error) => return Err(error.into()),
             }
@@ -105,7 +114,7 @@ impl Store {
         &self,
         update: &WindowedUpdate,
         expression: Expression,
-    ) -> Result<(), AwsError> {
+    ) -> Result<HashMap<String, AttributeValue>, AwsError> {
         self.client
             .update_item()
             .table_name(&self.table_name)
@@ -115,10 +124,10 @@ impl Store {
             .condition_expression(expression.condition)
             .set_expression_attribute_names(Some(expression.names))
             .set_expression_attribute_values(Some(expression.values))
-            .return_values(ReturnValue::None)
+            .return_values(ReturnValue::AllOld)
             .send()
             .await
-            .map(|_| ())
+            .map(|output| output.attributes.unwrap_or_default())
             .map_err(|e| AwsError::dynamodb("UpdateItem", e))
     }
 

@@ -55,6 +55,8 @@ pub async fn seed_tenant(
         .put_tenant(&TenantItem {
             pk: table::tenant_pk(tenant_id),
             sk: table::TENANT_SK.to_owned(),
+            gsi1pk: table::TENANTS_GSI1_PK.to_owned(),
+            gsi1sk: tenant_id.to_string(),
             tenant_id: tenant_id.clone(),
             name: name.to_owned(),
             created_at: now.clone(),

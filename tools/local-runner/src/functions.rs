@@ -139,6 +139,19 @@ impl Registry for RollcallFunctions {
                     })
                 })))
             }
+            "InactivitySweepFunction" => {
+                let function = Arc::new(inactivity_sweep::InactivitySweep::new(
+                    clients,
+                    inactivity_sweep::Config::from_lookup(environment)?,
+                ));
+                Ok(Handler::Schedule(Arc::new(move |event| {
+                    let function = Arc::clone(&function);
+                    Box::pin(async move {
+                        function.handle(&event).await?;
+                        Ok(())
+                    })
+                })))
+            }
             "SyncWorkerFunction" => {
                 let function = Arc::new(sync_worker::SyncWorker::new(
                     clients,

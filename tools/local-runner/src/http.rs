@@ -2,6 +2,7 @@
 //! does: each request becomes a payload 2.0 event in JSON, which lambda_http converts exactly
 //! as it does in Lambda.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -54,8 +55,23 @@ pub fn router(state: HttpState) -> Router {
 async fn fire_schedule(
     State(state): State<HttpState>,
     axum::extract::Path(function): axum::extract::Path<String>,
+    axum::extract::Query(query): axum::extract::Query<HashMap<String, String>>,
 ) -> Response {
-    match state.schedules.fire(&function).await {
+    let time = match query
+        .get("time")
+        .map(|t| chrono::DateTime::parse_from_rfc3339(t))
+    {
+        None => None,
+        Some(Ok(time)) => Some(time.with_timezone(&chrono::Utc)),
+        Some(Err(_)) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                axum::Json(json!({"message": "time must be an RFC 3339 time, such as 2027-03-04T05:00:00Z"})),
+            )
+                .into_response();
+        }
+    };
+    match state.schedules.fire(&function, time).await {
         Ok(fired) => (
             StatusCode::OK,
             axum::Json(json!({"function": function, "schedules_fired": fired})),

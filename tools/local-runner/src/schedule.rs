@@ -1,11 +1,12 @@
 //! Fires scheduled functions: on their `rate(...)` expression while the runner runs, and at once
-//! on request (`POST /_local/schedules/<function>`).
+//! on request (`POST /_local/schedules/<function>`, optionally `?time=<RFC 3339>` to set the
+//! event's scheduled time, which is how a test lets 90 days pass).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{SecondsFormat, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Value, json};
 use tracing::{info, warn};
 
@@ -48,11 +49,16 @@ impl Schedules {
         self.entries.values().flatten()
     }
 
-    /// Invokes every schedule of `function` once. Returns how many fired.
-    pub async fn fire(&self, function: &str) -> Result<usize, FireError> {
+    /// Invokes every schedule of `function` once, with `time` as the event's scheduled time
+    /// (now when `None`). Returns how many fired.
+    pub async fn fire(
+        &self,
+        function: &str,
+        time: Option<DateTime<Utc>>,
+    ) -> Result<usize, FireError> {
         let entries = self.entries.get(function).ok_or(FireError::Unknown)?;
         for entry in entries {
-            entry.invoke().await.map_err(FireError::Failed)?;
+            entry.invoke_at(time).await.map_err(FireError::Failed)?;
         }
         Ok(entries.len())
     }
@@ -60,13 +66,17 @@ impl Schedules {
 
 impl ScheduledFunction {
     pub async fn invoke(&self) -> Result<(), String> {
+        self.invoke_at(None).await
+    }
+
+    async fn invoke_at(&self, time: Option<DateTime<Utc>>) -> Result<(), String> {
         let Handler::Schedule(handler) = &self.handler else {
             return Err(format!(
                 "function {} is not a scheduled function",
                 self.function
             ));
         };
-        let result = handler(scheduled_event(&self.name))
+        let result = handler(scheduled_event(&self.name, time.unwrap_or_else(Utc::now)))
             .await
             .map_err(|e| e.to_string());
         match &result {
@@ -106,14 +116,14 @@ impl ScheduledFunction {
 }
 
 /// Builds the EventBridge "Scheduled Event" a rule delivers to its target.
-fn scheduled_event(rule: &str) -> Value {
+fn scheduled_event(rule: &str, time: DateTime<Utc>) -> Value {
     json!({
         "version": "0",
         "id": uuid::Uuid::new_v4().to_string(),
         "detail-type": "Scheduled Event",
         "source": "aws.events",
         "account": "123456789012",
-        "time": Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true),
+        "time": time.to_rfc3339_opts(SecondsFormat::Secs, true),
         "region": "us-east-1",
         "resources": [format!("arn:aws:events:us-east-1:123456789012:rule/{rule}")],
         "detail": {},
