@@ -26,3 +26,23 @@ pub fn init_tracing() {
     // A second call (tests, the local runner hosting several functions) keeps the first subscriber.
     drop(result);
 }
+
+/// Sends log lines to the file at `path` instead of standard output, for the local runner,
+/// whose standard output is for the person running it. The level is read as in
+/// [`init_tracing`].
+pub fn init_tracing_to_file(path: &std::path::Path) -> std::io::Result<()> {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
+    let level = std::env::var("RUST_LOG").unwrap_or_else(|_| "info".to_owned());
+    let filter = EnvFilter::try_new(&level).unwrap_or_else(|_| EnvFilter::new("info"));
+    let result = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::sync::Mutex::new(file))
+        .with_ansi(false)
+        .with_target(false)
+        .try_init();
+    drop(result);
+    Ok(())
+}

@@ -59,6 +59,115 @@ fn http_events_convert() {
     }
 }
 
+/// Every route, queue and schedule of the template has a captured event to invoke its function
+/// with, such as `cargo lambda invoke <function> --data-file events/<file>`.
+#[test]
+fn every_route_and_source_has_an_event() {
+    let mut route_keys = std::collections::BTreeSet::new();
+    for path in event_files("apigw-") {
+        let event: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        route_keys.insert(event["routeKey"].as_str().unwrap_or_default().to_owned());
+    }
+    let queue_events = [
+        ("TelemetryQueue", "sqs-telemetry.json"),
+        ("LicensingQueue", "sqs-licensing.json"),
+        ("MailQueue", "sqs-mail.json"),
+        ("SyncQueue", "sqs-sync.json"),
+        ("DirectoryQueue", "sqs-directory.json"),
+    ];
+    let schedule_events = [
+        ("SyncSchedulerFunction", "eventbridge-hourly.json"),
+        ("InactivitySweepFunction", "eventbridge-daily-sweep.json"),
+    ];
+    for function in rollcall_tests::template().functions.values() {
+        for route in &function.http_routes {
+            let key = format!("{} {}", route.method, route.path);
+            assert!(
+                route_keys.contains(&key),
+                "no event in events/ for route {key}"
+            );
+        }
+        for source in &function.queue_sources {
+            let file = queue_events
+                .iter()
+                .find(|(queue, _)| *queue == source.queue)
+                .map(|(_, file)| *file)
+                .unwrap_or_else(|| panic!("no event named for queue {}", source.queue));
+            assert!(
+                workspace_root().join("events").join(file).exists(),
+                "{file}"
+            );
+        }
+        if !function.schedules.is_empty() {
+            let file = schedule_events
+                .iter()
+                .find(|(name, _)| *name == function.logical_id)
+                .map(|(_, file)| *file)
+                .unwrap_or_else(|| panic!("no event named for {}", function.logical_id));
+            assert!(
+                workspace_root().join("events").join(file).exists(),
+                "{file}"
+            );
+        }
+    }
+}
+
+/// The admin events run against a seeded tenant without a server error: each is a request the
+/// console could send.
+#[tokio::test]
+async fn admin_events_are_served() {
+    // The Okta and Google events reach the provider, here the mock on 127.0.0.1.
+    let credentials = mock_idp::Credentials::default();
+    let mock = mock_idp::MockIdp::start(
+        "127.0.0.1:0".parse().unwrap(),
+        mock_idp::MockConfig {
+            microsoft: mock_idp::Directory::default(),
+            google: mock_idp::Directory::default(),
+            okta: mock_idp::Directory::default(),
+            credentials: credentials.clone(),
+        },
+    )
+    .await
+    .unwrap();
+    let stack = TestStack::create_with_providers(&mock.url(), &credentials).await;
+    stack.seed_tenant("demo").await;
+    let clients = Clients::new(&stack.sdk);
+    let api = admin_api::AdminApi::new(
+        &clients,
+        admin_api::Config::from_lookup(&stack.environment("AdminApiFunction")).unwrap(),
+    );
+    let integrations = oauth_callback::OAuthCallback::new(
+        &clients,
+        oauth_callback::Config::from_lookup(&stack.environment("OAuthCallbackFunction")).unwrap(),
+    );
+    // The owner in the events' claims.
+    stack
+        .add_administrator(
+            "demo",
+            "owner@example.com",
+            rollcall::table::AdminRole::Owner,
+        )
+        .await;
+
+    for path in event_files("apigw-admin-") {
+        let text = std::fs::read_to_string(&path).unwrap();
+        let request = lambda_http::request::from_str(&text).unwrap();
+        let route_key = serde_json::from_str::<serde_json::Value>(&text).unwrap()["routeKey"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let response = if route_key.contains("/v1/admin/integrations") {
+            integrations.handle(request).await
+        } else {
+            api.handle(request).await
+        };
+        let status = response.status().as_u16();
+        let body = String::from_utf8_lossy(response.body().as_ref()).into_owned();
+        assert!(status < 500, "{}: HTTP {status} {body}", path.display());
+    }
+}
+
 #[test]
 fn non_http_payload_is_an_error() {
     for path in event_files("sqs-") {

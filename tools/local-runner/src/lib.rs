@@ -7,6 +7,7 @@ pub mod http;
 pub mod jwt;
 pub mod poller;
 pub mod providers;
+pub mod scenario;
 pub mod schedule;
 pub mod stack;
 pub mod template;
@@ -77,6 +78,7 @@ pub struct Runner {
     http_addr: SocketAddr,
     stack: Stack,
     sqs: aws_sdk_sqs::Client,
+    schedules: Schedules,
     tasks: JoinSet<()>,
 }
 
@@ -163,7 +165,7 @@ impl Runner {
         let jwt = jwt::LocalJwt::default();
         let app = http::router(HttpState {
             routes: Arc::new(routes),
-            schedules,
+            schedules: schedules.clone(),
             jwt: jwt.clone(),
         })
         .into_make_service_with_connect_info::<SocketAddr>();
@@ -179,8 +181,19 @@ impl Runner {
             http_addr,
             stack,
             sqs,
+            schedules,
             tasks,
         })
+    }
+
+    /// Fires every schedule of `function` once, with `time` as the event's scheduled time (now
+    /// when `None`), and waits for it to finish.
+    pub async fn fire_schedule(
+        &self,
+        function: &str,
+        time: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<usize, schedule::FireError> {
+        self.schedules.fire(function, time).await
     }
 
     /// Mints an administrator token that this runner's JWT authorizer accepts.

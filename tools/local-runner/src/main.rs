@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use local_runner::functions::RollcallFunctions;
+use local_runner::scenario::{self, Organisation};
 use local_runner::stack::Stack;
 use local_runner::template::Template;
 use local_runner::{Runner, RunnerConfig, demo};
@@ -34,15 +35,38 @@ struct Options {
     /// Address of the mock identity providers (Microsoft, Google, Okta) the runner starts.
     #[arg(long, default_value = "127.0.0.1:3100")]
     mock_providers: SocketAddr,
-    /// Users generated in each mock provider's directory.
+    /// Users generated in each mock provider's directory (without --scenario).
     #[arg(long, default_value_t = 200)]
     mock_users: usize,
+    /// Play the whole job on an organisation of a few thousand people: connect the three
+    /// mock providers, sync, run an extension fleet, move the clock on and sweep, then print a
+    /// summary and keep serving.
+    #[arg(long)]
+    scenario: bool,
+    /// With --scenario: browser profiles the extension fleet plays.
+    #[arg(long, default_value_t = 2_000)]
+    profiles: usize,
+    /// With --scenario: telemetry requests per second the fleet sends at most.
+    #[arg(long)]
+    fleet_rate: Option<u32>,
+    /// Write log lines to this file instead of standard output.
+    #[arg(long)]
+    log_file: Option<PathBuf>,
 }
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    rollcall::logging::init_tracing();
     let options = Options::parse();
+    match &options.log_file {
+        Some(path) => {
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            rollcall::logging::init_tracing_to_file(path)?;
+            println!("Log lines go to {}", path.display());
+        }
+        None => rollcall::logging::init_tracing(),
+    }
 
     let sdk = rollcall::aws::local_sdk_config(&options.aws_endpoint).await;
     let template = Template::load(&options.template)?;
@@ -55,16 +79,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .collect(),
         ..Default::default()
     };
-    let mock = mock_idp::MockIdp::start(
-        options.mock_providers,
-        mock_idp::MockConfig {
+    let organisation = options.scenario.then(|| Organisation {
+        profiles: options.profiles,
+        rate: options.fleet_rate,
+        ..Default::default()
+    });
+    let directories = match &organisation {
+        Some(organisation) => organisation.directories(credentials.clone()),
+        None => mock_idp::MockConfig {
             microsoft: mock_idp::Directory::generate("contoso.example", options.mock_users, 1),
             google: mock_idp::Directory::generate("fabrikam.example", options.mock_users, 2),
             okta: mock_idp::Directory::generate("initech.example", options.mock_users, 3),
             credentials: credentials.clone(),
         },
-    )
-    .await?;
+    };
+    let mock = mock_idp::MockIdp::start(options.mock_providers, directories).await?;
     local_runner::providers::configure(&sdk, &mut stack, Some(&mock.url()), &credentials).await?;
     let config = RunnerConfig {
         http_addr: options.listen,
@@ -86,11 +115,36 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         mock.url(),
         mock.url()
     );
-    if options.seed_demo {
-        let store = Store::new(
-            aws_sdk_dynamodb::Client::new(&sdk),
-            runner.stack().table_name("Table")?,
+    let store = Store::new(
+        aws_sdk_dynamodb::Client::new(&sdk),
+        runner.stack().table_name("Table")?,
+    );
+    if let Some(organisation) = &organisation {
+        let played = scenario::play(&runner, &store, &mock, &credentials, organisation).await?;
+        println!("{}", played.summary);
+        let token = runner.admin_token(played.tenant_id.as_str(), &played.owner_email, 12 * 3_600);
+        println!(
+            "Admin API token for {} of tenant {} (valid 12 hours):",
+            played.owner_email, played.tenant_id
         );
+        println!("  export TOKEN='{token}'");
+        for path in [
+            "/v1/admin/employees?licence=licensed&limit=5",
+            "/v1/admin/integrations",
+            "/v1/admin/settings",
+            "/v1/admin/retention/sweeps",
+        ] {
+            println!(
+                "  curl -s '{}{path}' -H \"Authorization: Bearer $TOKEN\"",
+                runner.url()
+            );
+        }
+        println!(
+            "Extension key of tenant {} (shown once): {}",
+            played.tenant_id, played.extension_key
+        );
+    }
+    if options.seed_demo {
         let tenant = demo::seed_tenant(
             &store,
             &TenantId::parse("demo")?,

@@ -2,6 +2,7 @@
 //! renders in its own wire format.
 
 use std::collections::HashSet;
+use std::ops::Range;
 
 use serde::{Deserialize, Serialize};
 
@@ -183,6 +184,33 @@ impl Directory {
         }
     }
 
+    /// Generates the people numbered `people` of one organisation in `domain`, as `style`'s
+    /// provider lists them. A number gives the same person (name, email, state, grants and
+    /// mailbox rules) in every provider, so directories with overlapping ranges share people,
+    /// as companies that run two providers do. Ids follow the provider's format, and only
+    /// Microsoft has guests.
+    pub fn organisation(domain: &str, people: Range<usize>, seed: u64, style: IdStyle) -> Self {
+        let users: Vec<User> = people
+            .map(|n| {
+                let mut user = generate_user(domain, n, seed);
+                user.id = style.user_id(n, seed);
+                if style != IdStyle::Microsoft {
+                    user.guest = false;
+                }
+                user
+            })
+            .collect();
+        let group_seed = seed.wrapping_add(style as u64 + 1);
+        let groups = generate_groups(domain, &users, group_seed);
+        let apps = generate_apps(&users, group_seed);
+        Self {
+            domain: domain.to_owned(),
+            users,
+            groups,
+            apps,
+        }
+    }
+
     pub fn user(&self, id: &str) -> Option<&User> {
         self.users.iter().find(|u| u.id == id)
     }
@@ -203,6 +231,45 @@ impl Directory {
             .iter()
             .filter(|u| ids.contains(u.id.as_str()))
             .collect()
+    }
+}
+
+/// The user id format of a provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdStyle {
+    /// A GUID, as Microsoft Entra object ids are.
+    Microsoft,
+    /// 21 decimal digits, as Google Workspace user ids are.
+    Google,
+    /// `00u` and 17 letters and digits, as Okta user ids are.
+    Okta,
+}
+
+impl IdStyle {
+    fn user_id(self, n: usize, seed: u64) -> String {
+        let hash = stable_hash(&format!("{seed}:{n}"));
+        match self {
+            IdStyle::Microsoft => format!(
+                "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
+                seed as u32,
+                n % 0xffff,
+                n % 0xfff,
+                (n / 7) % 0xfff,
+                n
+            ),
+            IdStyle::Google => format!("1{:019}{}", hash % 10u64.pow(19), n % 10),
+            IdStyle::Okta => {
+                const ALPHABET: &[u8] =
+                    b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+                let mut value = hash ^ ((n as u64) << 40);
+                let mut id = String::from("00u");
+                for _ in 0..17 {
+                    id.push(ALPHABET[(value % 62) as usize] as char);
+                    value = (value / 62).wrapping_add(hash.rotate_left(7));
+                }
+                id
+            }
+        }
     }
 }
 
@@ -444,4 +511,46 @@ pub(crate) fn stable_hash(text: &str) -> u64 {
     text.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
         (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn organisation_shares_people_across_providers() {
+        let microsoft =
+            Directory::organisation("northwind.example", 0..3_000, 7, IdStyle::Microsoft);
+        let google = Directory::organisation("northwind.example", 2_000..4_500, 7, IdStyle::Google);
+        let shared: HashSet<&str> = microsoft.users.iter().map(|u| u.email.as_str()).collect();
+        let overlap = google
+            .users
+            .iter()
+            .filter(|u| shared.contains(u.email.as_str()))
+            .count();
+        assert_eq!(overlap, 1_000);
+        assert!(google.users.iter().all(|u| !u.guest));
+        assert!(microsoft.users.iter().any(|u| u.guest));
+    }
+
+    #[test]
+    fn organisation_ids_follow_provider_formats() {
+        for style in [IdStyle::Microsoft, IdStyle::Google, IdStyle::Okta] {
+            let directory = Directory::organisation("northwind.example", 0..5_000, 7, style);
+            let ids: HashSet<&str> = directory.users.iter().map(|u| u.id.as_str()).collect();
+            assert_eq!(ids.len(), 5_000, "{style:?} ids are unique");
+            for id in ids {
+                let valid = match style {
+                    IdStyle::Microsoft => id.len() == 36 && id.matches('-').count() == 4,
+                    IdStyle::Google => id.len() == 21 && id.bytes().all(|b| b.is_ascii_digit()),
+                    IdStyle::Okta => {
+                        id.len() == 20
+                            && id.starts_with("00u")
+                            && id.bytes().all(|b| b.is_ascii_alphanumeric())
+                    }
+                };
+                assert!(valid, "{style:?} id {id}");
+            }
+        }
+    }
 }

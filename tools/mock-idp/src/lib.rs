@@ -66,7 +66,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::json;
 
-pub use directory::{AccountState, App, Directory, Grant, Group, MailRule, User};
+pub use directory::{AccountState, App, Directory, Grant, Group, IdStyle, MailRule, User};
 pub use state::{AuthorizationCode, Credentials, Fault, FaultKind, MockState, UnknownProvider};
 
 /// The three directories and the credentials the mock accepts.
