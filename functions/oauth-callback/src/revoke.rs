@@ -34,6 +34,7 @@ impl OAuthCallback {
             .integration(&admin.tenant_id, provider)
             .await?
             .ok_or_else(|| not_found("integration"))?;
+        let repeated = integration.status == IntegrationStatus::Revoking;
         let revocation_id = self.mark_revoking(admin, integration).await?;
         self.secrets
             .delete(&admin.tenant_id, provider)
@@ -45,7 +46,11 @@ impl OAuthCallback {
         self.queue_revocation(admin, provider, &revocation_id)
             .await?;
 
-        info!(tenant_id = %admin.tenant_id, %provider, revocation_id, revoked_by = admin.email, "integration revocation started");
+        if repeated {
+            info!(tenant_id = %admin.tenant_id, %provider, revocation_id, "integration revocation requested again; its cascade is queued again");
+        } else {
+            info!(tenant_id = %admin.tenant_id, %provider, revocation_id, revoked_by = admin.email, "integration revocation started");
+        }
         Ok(json(
             StatusCode::ACCEPTED,
             &json!({"provider": provider, "status": IntegrationStatus::Revoking, "revocation_id": revocation_id}),
