@@ -239,8 +239,13 @@ impl Store {
         Ok(found)
     }
 
-    /// Writes small marker items (key and TTL only) in batches of 25.
+    /// Writes small marker items (key and TTL only) in batches of 25. A key given twice (the
+    /// same request delivered twice in one SQS batch) is written once, because DynamoDB
+    /// rejects a batch that names one key twice.
     pub async fn put_markers(&self, keys: &[Key], expires_at_epoch: i64) -> Result<(), StoreError> {
+        let mut keys = keys.to_vec();
+        keys.sort();
+        keys.dedup();
         for chunk in keys.chunks(BATCH_WRITE_LIMIT) {
             let mut pending: Vec<WriteRequest> = chunk
                 .iter()
