@@ -104,7 +104,7 @@ pub fn extension_activity_gsi3_sk(last_activity: &str, employee_id: &str) -> Str
     format!("{last_activity}#{employee_id}")
 }
 
-/// The audit entry of one day's inactivity sweep of a tenant. `date` is `YYYY-MM-DD`.
+/// Returns the sort key of a tenant's inactivity sweep audit entry for `date` (`YYYY-MM-DD`).
 pub fn sweep_sk(date: &str) -> String {
     format!("SWEEP#{date}")
 }

@@ -84,7 +84,7 @@ impl ProviderStack {
     }
 }
 
-/// An active directory user named Dana Lee, with a mailbox and MFA, and nothing else.
+/// Returns an active directory user named Dana Lee, with a mailbox and MFA, and nothing else.
 pub fn directory_user(id: &str, email: &str) -> User {
     User {
         id: id.to_owned(),

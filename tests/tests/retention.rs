@@ -442,7 +442,8 @@ async fn removal_keeps_licensed_employees() {
         .unwrap()
         .last_sync
         .unwrap();
-    assert!(run.complete && run.removed == 4, "{run:?}");
+    assert!(run.complete, "{run:?}");
+    assert_eq!(run.removed, 4, "{run:?}");
 
     assert!(employee(&stack, "dee@example.com").await.is_none());
     for (email, sources) in [

@@ -39,7 +39,7 @@ pub struct ProviderApp {
 pub struct Config {
     pub table_name: String,
     pub sync_queue_url: String,
-    /// Where the revocation cascade is queued.
+    /// The directory queue, which carries the revocation cascade.
     pub directory_queue_url: String,
     pub console_url: String,
     /// Prefix of the names of integration secrets.

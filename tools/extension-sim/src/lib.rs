@@ -340,8 +340,8 @@ fn validate(options: &FleetOptions) -> Result<(), SimError> {
     Ok(())
 }
 
-/// Sends one request. Returns the events the API accepted, or the status it answered with
-/// (0 when no answer came).
+/// Sends one request. Returns the events the API accepted, or the status it returned (0 when
+/// no response came).
 async fn send(client: &reqwest::Client, url: &str, key: &str, body: &Value) -> Result<u64, u16> {
     let response = client
         .post(url)

@@ -304,6 +304,7 @@ impl Admin {
             )
             .await?;
         expect("connect URL", status, StatusCode::CREATED, &body)?;
+
         let authorize_url = body["authorize_url"]
             .as_str()
             .ok_or_else(|| failed("connect URL", "no authorize_url"))?;
@@ -324,6 +325,7 @@ impl Admin {
                 )
             })?
             .to_owned();
+
         // The provider redirects to the registered redirect URI; its path and query go to this
         // runner, wherever the URI points.
         let redirect = reqwest::Url::parse(&location).map_err(|e| failed("consent", e))?;
